@@ -1,0 +1,128 @@
+/**
+ * Loads configuration: defaults < YAML file < KMS_PLUGIN_* env < flags, then validates it against
+ * the one schema. Every error names the field and says how to fix it.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { envName, type FlagSpec } from './fields.js';
+import { allFlags, configSchema, type Config } from './schema.js';
+
+export interface LoadOptions {
+  /** YAML (or JSON) config file. */
+  file?: string;
+  /** Parsed CLI flag values keyed by flag name (e.g. {"aws-region": "eu-west-1"}). */
+  flags?: Record<string, unknown>;
+  /** Environment to read KMS_PLUGIN_* from (process.env by default). */
+  env?: NodeJS.ProcessEnv;
+  /** Values applied under the file (e.g. the --dev defaults). */
+  defaults?: Record<string, unknown>;
+}
+
+type Tree = Record<string, unknown>;
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const tree: Tree = structuredClone(options.defaults ?? {});
+  if (options.file) deepMerge(tree, readConfigFile(options.file));
+  const env = options.env ?? process.env;
+  for (const flag of allFlags) {
+    const raw = env[envName(flag)];
+    if (raw !== undefined && raw !== '') setPath(tree, flag.path, convert(flag, raw, envName(flag)));
+  }
+  for (const flag of allFlags) {
+    const value = options.flags?.[flag.name];
+    if (value !== undefined) setPath(tree, flag.path, convert(flag, value, `--${flag.name}`));
+  }
+  return validateConfig(tree);
+}
+
+export function validateConfig(tree: unknown): Config {
+  const result = configSchema.safeParse(tree);
+  if (!result.success) throw toConfigError(result.error);
+  return result.data;
+}
+
+export function readConfigFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError('--config', `cannot read ${file} (${code ?? 'error'}): check the path and that the plugin's user can read it`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('--config', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError('--config', `${file} must contain a YAML mapping (key: value lines) at the top level`);
+  }
+  return doc as Tree;
+}
+
+/** Turns zod issues into one ConfigError listing every problem as `field: message`. */
+export function toConfigError(error: z.ZodError): ConfigError {
+  const lines = error.issues.map((issue) => {
+    const field = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      message = `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove or fix the spelling (see README, Configuration)`;
+    } else if (issue.code === 'invalid_type' && /received undefined/i.test(message)) {
+      message = `is required: ${message}`;
+    }
+    return { field, message };
+  });
+  const first = lines[0] ?? { field: '(config)', message: 'invalid' };
+  const err = new ConfigError(first.field, lines.map((l) => `${l.field}: ${l.message}`).join('; '));
+  err.message = `invalid configuration:\n${lines.map((l) => `  - ${l.field}: ${l.message}`).join('\n')}`;
+  return err;
+}
+
+function convert(flag: FlagSpec, value: unknown, source: string): unknown {
+  if (typeof value !== 'string') return value;
+  switch (flag.type) {
+    case 'boolean':
+      if (!['true', 'false', '1', '0', ''].includes(value)) {
+        throw new ConfigError(source, `expected true or false; got ${JSON.stringify(value)}`);
+      }
+      return value === 'true' || value === '1' || value === '';
+    case 'number': {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new ConfigError(source, `expected a number; got ${JSON.stringify(value)}`);
+      return n;
+    }
+    case 'list':
+      return value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    default:
+      return value;
+  }
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function deepMerge(target: Tree, source: Tree): void {
+  for (const [k, v] of Object.entries(source)) {
+    const t = target[k];
+    if (isPlainObject(v) && isPlainObject(t)) deepMerge(t, v);
+    else target[k] = v;
+  }
+}
+
+function isPlainObject(v: unknown): v is Tree {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

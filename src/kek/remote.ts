@@ -1,0 +1,251 @@
+/**
+ * RemoteCaller: the one way a provider talks to its KMS.
+ *
+ * - Every attempt runs under a signal bounded by the caller's deadline and by a per-attempt cap.
+ * - Retryable failures (throttling, transient unavailability, per-attempt timeouts) are retried
+ *   with jittered exponential back-off, but only while a full back-off plus a useful attempt still
+ *   fits before the caller's deadline: we never answer late.
+ * - A concurrency limit keeps a cold-start burst from becoming a throttling storm.
+ * - A circuit breaker fails fast while the KMS is clearly down, then lets one probe call through.
+ * - Outcomes are counted by error kind (bounded labels), never by raw message.
+ */
+import { remainingMs, sleep, timeoutSignal } from '../deadline.js';
+import type { Logger } from '../observability/logger.js';
+import type { ProviderMetrics } from '../observability/metrics.js';
+import { DeadlineError, PluginError, UnavailableError, abortReasonToError, isAbortError } from './errors.js';
+
+export interface RetryPolicy {
+  /** Attempts in total, including the first. */
+  maxAttempts: number;
+  /** Cap on one attempt, so one hung request cannot eat the whole deadline. */
+  attemptTimeoutMs: number;
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  /** Deadline assumed when the caller's signal carries none. */
+  defaultDeadlineMs: number;
+  /** Least time worth starting an attempt with. */
+  minAttemptMs: number;
+}
+
+export interface BreakerPolicy {
+  /** Consecutive unavailable/deadline failures that open the circuit. 0 disables the breaker. */
+  failureThreshold: number;
+  cooldownMs: number;
+}
+
+export interface RemoteCallerOptions {
+  provider: string;
+  /** Maps whatever the SDK threw into the shared error classes (must not copy secrets into messages). */
+  classify: (err: unknown) => PluginError;
+  metrics?: ProviderMetrics;
+  logger?: Logger;
+  retry?: Partial<RetryPolicy>;
+  breaker?: Partial<BreakerPolicy>;
+  /** Concurrent remote calls allowed; more wait in line (bounded by their own deadlines). */
+  concurrency?: number;
+  /** Injected for tests. */
+  random?: () => number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 4,
+  attemptTimeoutMs: 2000,
+  baseBackoffMs: 50,
+  maxBackoffMs: 1000,
+  defaultDeadlineMs: 10_000,
+  minAttemptMs: 50,
+};
+
+export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 8, cooldownMs: 5000 };
+
+export class RemoteCaller {
+  private readonly retry: RetryPolicy;
+  private readonly breaker: BreakerPolicy;
+  private readonly limit: Semaphore;
+  private consecutiveFailures = 0;
+  private openUntil = 0;
+  private halfOpenInFlight = false;
+  private readonly random: () => number;
+
+  constructor(private readonly options: RemoteCallerOptions) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.breaker = { ...DEFAULT_BREAKER, ...options.breaker };
+    this.limit = new Semaphore(options.concurrency ?? 16);
+    this.random = options.random ?? Math.random;
+  }
+
+  /**
+   * Runs `fn` with retries. `fn` receives a signal for this attempt; it must pass it to the SDK so
+   * the request is really cancelled, not merely abandoned.
+   */
+  async call<T>(operation: string, signal: AbortSignal, fn: (attemptSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const { provider, metrics } = this.options;
+    const started = process.hrtime.bigint();
+    let outcome: string = 'ok';
+    try {
+      const result = await this.run(operation, signal, fn);
+      return result;
+    } catch (err) {
+      const e = err instanceof PluginError ? err : this.options.classify(err);
+      outcome = e.kind;
+      throw e;
+    } finally {
+      metrics?.remoteCalls.inc({ provider, operation, outcome });
+      metrics?.remoteDuration.observe({ provider, operation }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async run<T>(operation: string, signal: AbortSignal, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
+    const { retry } = this;
+    let attempt = 0;
+    for (;;) {
+      attempt += 1;
+      if (signal.aborted) throw abortReasonToError(signal, `${this.options.provider} ${operation}`);
+      this.checkBreaker(operation);
+      const left = remainingMs(signal, retry.defaultDeadlineMs);
+      if (left < Math.min(retry.minAttemptMs, 1)) {
+        throw new DeadlineError(`${this.options.provider} ${operation}: deadline exceeded before the call`);
+      }
+      const attemptSignal = timeoutSignal(Math.min(retry.attemptTimeoutMs, left), signal);
+      let error: PluginError;
+      const release = await this.limit.acquire(attemptSignal).catch((err: unknown) => {
+        throw isAbortError(err) || attemptSignal.aborted
+          ? abortReasonToError(attemptSignal, `${this.options.provider} ${operation} (waiting for a free slot)`)
+          : err;
+      });
+      try {
+        const value = await fn(attemptSignal);
+        this.recordSuccess();
+        return value;
+      } catch (err) {
+        error = this.normalise(err, attemptSignal, signal, operation);
+      } finally {
+        release();
+      }
+      this.recordFailure(error);
+      if (!error.retryable || attempt >= retry.maxAttempts || signal.aborted) throw error;
+      const backoff = this.backoff(attempt);
+      const leftAfter = remainingMs(signal, retry.defaultDeadlineMs);
+      if (leftAfter < backoff + retry.minAttemptMs) throw error;
+      this.options.metrics?.remoteRetries.inc({ provider: this.options.provider, operation });
+      this.options.logger?.debug(
+        { provider: this.options.provider, operation, attempt, kind: error.kind, backoffMs: backoff },
+        'retrying remote KMS call',
+      );
+      try {
+        await sleep(backoff, signal);
+      } catch {
+        throw abortReasonToError(signal, `${this.options.provider} ${operation}`);
+      }
+    }
+  }
+
+  /** Classifies an attempt failure; a per-attempt timeout (caller still alive) is retryable. */
+  private normalise(err: unknown, attemptSignal: AbortSignal, signal: AbortSignal, operation: string): PluginError {
+    const what = `${this.options.provider} ${operation}`;
+    if (signal.aborted) return abortReasonToError(signal, what);
+    if (attemptSignal.aborted || isAbortError(err)) {
+      return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs} ms`, { cause: err });
+    }
+    return err instanceof PluginError ? err : this.options.classify(err);
+  }
+
+  private backoff(attempt: number): number {
+    const exp = Math.min(this.retry.maxBackoffMs, this.retry.baseBackoffMs * 2 ** (attempt - 1));
+    return Math.round(exp / 2 + (this.random() * exp) / 2); // "equal jitter"
+  }
+
+  private checkBreaker(operation: string): void {
+    if (this.breaker.failureThreshold <= 0 || this.openUntil === 0) return;
+    const now = Date.now();
+    if (now < this.openUntil) {
+      throw new UnavailableError(
+        `${this.options.provider} ${operation}: circuit open after ${this.consecutiveFailures} consecutive failures; retrying in ${Math.ceil((this.openUntil - now) / 1000)} s`,
+        { retryable: false },
+      );
+    }
+    if (this.halfOpenInFlight) {
+      throw new UnavailableError(`${this.options.provider} ${operation}: circuit half-open, probe call in flight`, {
+        retryable: false,
+      });
+    }
+    this.halfOpenInFlight = true;
+  }
+
+  private recordSuccess(): void {
+    this.consecutiveFailures = 0;
+    if (this.openUntil !== 0) {
+      this.openUntil = 0;
+      this.options.metrics?.circuitOpen.set({ provider: this.options.provider }, 0);
+      this.options.logger?.info({ provider: this.options.provider }, 'remote KMS reachable again; circuit closed');
+    }
+    this.halfOpenInFlight = false;
+  }
+
+  private recordFailure(error: PluginError): void {
+    this.halfOpenInFlight = false;
+    // Only "the KMS is not answering" counts; a denied or invalid request proves it is up.
+    if (error.kind !== 'unavailable' && error.kind !== 'deadline') {
+      this.consecutiveFailures = 0;
+      return;
+    }
+    if (error.message.includes('circuit ')) return;
+    this.consecutiveFailures += 1;
+    if (this.breaker.failureThreshold > 0 && this.consecutiveFailures >= this.breaker.failureThreshold) {
+      const wasOpen = this.openUntil !== 0;
+      this.openUntil = Date.now() + this.breaker.cooldownMs;
+      this.options.metrics?.circuitOpen.set({ provider: this.options.provider }, 1);
+      if (!wasOpen) {
+        this.options.logger?.warn(
+          { provider: this.options.provider, failures: this.consecutiveFailures, cooldownMs: this.breaker.cooldownMs },
+          'remote KMS failing repeatedly; circuit opened',
+        );
+      }
+    }
+  }
+}
+
+/** A counting semaphore whose waiters give up when their signal aborts. */
+export class Semaphore {
+  private available: number;
+  private readonly waiters: Array<{ resolve: (release: () => void) => void; reject: (e: unknown) => void }> = [];
+
+  constructor(size: number) {
+    this.available = Math.max(1, size);
+  }
+
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.available > 0) {
+      this.available -= 1;
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (release: () => void) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(release);
+        },
+        reject,
+      };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private releaser(): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiters.shift();
+      if (next) next.resolve(this.releaser());
+      else this.available += 1;
+    };
+  }
+}

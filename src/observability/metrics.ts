@@ -1,0 +1,190 @@
+/**
+ * Prometheus metrics, prefix `kms_plugin_`, on a private registry created once and injected.
+ * Labels are bounded: method, gRPC code, provider kind, operation, error kind, key state, role.
+ * Never raw error text, key material or unbounded ids (key_id appears only in the info metric,
+ * and only the current and previous few are kept).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorKind } from '../errors.js';
+
+export type Outcome = 'ok' | ErrorKind;
+
+/** The slice of metrics a KEK provider may touch. */
+export interface ProviderMetrics {
+  remoteCalls: Counter<'provider' | 'operation' | 'outcome'>;
+  remoteDuration: Histogram<'provider' | 'operation'>;
+  remoteRetries: Counter<'provider' | 'operation'>;
+  circuitOpen: Gauge<'provider'>;
+  /** 1 for the state the provider's current key version is in, 0 for the others. */
+  kekState: Gauge<'provider' | 'role' | 'state'>;
+  /** Remaining lifetime of the provider's credential (e.g. a Vault token), where it has one. */
+  credentialTtl: Gauge<'provider'>;
+  credentialRenewals: Counter<'provider' | 'outcome'>;
+}
+
+export class Metrics implements ProviderMetrics {
+  readonly registry: Registry;
+  readonly rpcTotal: Counter<'method' | 'code'>;
+  readonly rpcDuration: Histogram<'method'>;
+  readonly remoteCalls: Counter<'provider' | 'operation' | 'outcome'>;
+  readonly remoteDuration: Histogram<'provider' | 'operation'>;
+  readonly remoteRetries: Counter<'provider' | 'operation'>;
+  readonly circuitOpen: Gauge<'provider'>;
+  readonly kekState: Gauge<'provider' | 'role' | 'state'>;
+  readonly credentialTtl: Gauge<'provider'>;
+  readonly credentialRenewals: Counter<'provider' | 'outcome'>;
+  readonly dekCacheEvents: Counter<'event'>;
+  readonly dekCacheSize: Gauge;
+  readonly dekRotations: Counter<'reason'>;
+  readonly dekAgeSeconds: Gauge;
+  readonly unwrapsCoalesced: Counter;
+  readonly keyIdInfo: Gauge<'key_id' | 'provider'>;
+  readonly kekRotations: Counter<'provider'>;
+  readonly rollbackRefusals: Counter<'provider'>;
+  readonly decryptsByKeyAge: Counter<'key'>;
+  readonly healthy: Gauge;
+  readonly ready: Gauge;
+  readonly lastGoodProbe: Gauge;
+  readonly probes: Counter<'outcome'>;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    const r = { registers: [registry] };
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'kms_plugin_' });
+
+    this.rpcTotal = new Counter({
+      name: 'kms_plugin_rpc_total',
+      help: 'KMS v2 RPCs served, by method and gRPC status code.',
+      labelNames: ['method', 'code'],
+      ...r,
+    });
+    this.rpcDuration = new Histogram({
+      name: 'kms_plugin_rpc_duration_seconds',
+      help: 'KMS v2 RPC latency as seen by the plugin, by method.',
+      labelNames: ['method'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      ...r,
+    });
+    this.remoteCalls = new Counter({
+      name: 'kms_plugin_remote_calls_total',
+      help: 'Calls to the remote KMS, by provider, operation and outcome class.',
+      labelNames: ['provider', 'operation', 'outcome'],
+      ...r,
+    });
+    this.remoteDuration = new Histogram({
+      name: 'kms_plugin_remote_call_duration_seconds',
+      help: 'Remote KMS call latency including retries, by provider and operation.',
+      labelNames: ['provider', 'operation'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      ...r,
+    });
+    this.remoteRetries = new Counter({
+      name: 'kms_plugin_remote_retries_total',
+      help: 'Retries of remote KMS calls (throttling, transient errors).',
+      labelNames: ['provider', 'operation'],
+      ...r,
+    });
+    this.circuitOpen = new Gauge({
+      name: 'kms_plugin_remote_circuit_open',
+      help: '1 while the circuit breaker in front of the remote KMS is open.',
+      labelNames: ['provider'],
+      ...r,
+    });
+    this.kekState = new Gauge({
+      name: 'kms_plugin_kek_state',
+      help: 'State of the current KEK version (1 for the current state). Alert on anything but state="enabled".',
+      labelNames: ['provider', 'role', 'state'],
+      ...r,
+    });
+    this.credentialTtl = new Gauge({
+      name: 'kms_plugin_credential_ttl_seconds',
+      help: 'Seconds until the provider credential (e.g. Vault token) expires.',
+      labelNames: ['provider'],
+      ...r,
+    });
+    this.credentialRenewals = new Counter({
+      name: 'kms_plugin_credential_renewals_total',
+      help: 'Credential renewals and re-logins, by outcome.',
+      labelNames: ['provider', 'outcome'],
+      ...r,
+    });
+    this.dekCacheEvents = new Counter({
+      name: 'kms_plugin_dek_cache_events_total',
+      help: 'Unwrapped-DEK cache events: hit, miss, eviction, expiry.',
+      labelNames: ['event'],
+      ...r,
+    });
+    this.dekCacheSize = new Gauge({
+      name: 'kms_plugin_dek_cache_size',
+      help: 'Unwrapped DEKs held in memory.',
+      ...r,
+    });
+    this.dekRotations = new Counter({
+      name: 'kms_plugin_dek_rotations_total',
+      help: 'New write DEKs generated, by reason (startup, age, uses, kek_change, generation).',
+      labelNames: ['reason'],
+      ...r,
+    });
+    this.dekAgeSeconds = new Gauge({
+      name: 'kms_plugin_write_dek_age_seconds',
+      help: 'Age of the DEK used for new Encrypts.',
+      ...r,
+    });
+    this.unwrapsCoalesced = new Counter({
+      name: 'kms_plugin_unwraps_coalesced_total',
+      help: 'Decrypts that shared an unwrap already in flight instead of calling the KMS again.',
+      ...r,
+    });
+    this.keyIdInfo = new Gauge({
+      name: 'kms_plugin_key_id_info',
+      help: 'The key_id Status reports (value 1 for the current one).',
+      labelNames: ['key_id', 'provider'],
+      ...r,
+    });
+    this.kekRotations = new Counter({
+      name: 'kms_plugin_kek_rotations_total',
+      help: 'Adoptions of a new remote KEK version (key_id changes).',
+      labelNames: ['provider'],
+      ...r,
+    });
+    this.rollbackRefusals = new Counter({
+      name: 'kms_plugin_kek_rollback_refusals_total',
+      help: 'Probes that saw the remote primary move back to an older version; the plugin kept the newer one.',
+      labelNames: ['provider'],
+      ...r,
+    });
+    this.decryptsByKeyAge = new Counter({
+      name: 'kms_plugin_decrypts_by_key_total',
+      help: 'Successful Decrypts by whether the object uses the current key_id or an older one (watch a migration drain).',
+      labelNames: ['key'],
+      ...r,
+    });
+    this.healthy = new Gauge({
+      name: 'kms_plugin_healthy',
+      help: '1 when Status reports healthz "ok".',
+      ...r,
+    });
+    this.ready = new Gauge({
+      name: 'kms_plugin_ready',
+      help: '1 when a write DEK is ready (Encrypt can be served).',
+      ...r,
+    });
+    this.lastGoodProbe = new Gauge({
+      name: 'kms_plugin_last_successful_probe_timestamp_seconds',
+      help: 'Unix time of the last successful KEK probe (seconds since = time() - this).',
+      ...r,
+    });
+    this.probes = new Counter({
+      name: 'kms_plugin_kek_probes_total',
+      help: 'Background KEK probes, by outcome.',
+      labelNames: ['outcome'],
+      ...r,
+    });
+  }
+
+  /** Sets the state gauge so exactly one state is 1 for a provider/role. */
+  setKekState(provider: string, role: string, state: string, allStates: readonly string[]): void {
+    for (const s of allStates) this.kekState.set({ provider, role, state: s }, s === state ? 1 : 0);
+  }
+}
