@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * k8s-kms-plugin command line. Nothing imports this module.
+ *
+ *   serve (default)   run the plugin
+ *   keygen            create a local key file
+ *   probe             check a running plugin like kube-apiserver would
+ *   render            print deployment files from a config
+ *   version           print versions
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, PluginError } from '../errors.js';
+import { addConfigFlags, flagValues } from './flags.js';
+import { keygen } from './keygen.js';
+import { runProbe } from './probe.js';
+import { registerRender } from './render.js';
+import { serve } from './serve.js';
+import { versionInfo } from './version.js';
+import { parseDuration } from '../config/fields.js';
+
+const program = new Command();
+program
+  .name('k8s-kms-plugin')
+  .description('KMS v2 encryption provider plugin for kube-apiserver')
+  .showHelpAfterError()
+  .exitOverride();
+
+addConfigFlags(
+  program
+    .command('serve', { isDefault: true })
+    .description('run the plugin (the default command)')
+    .option('--dev', 'development defaults: local KEK created under ./.dev, socket unix:///tmp/k8s-kms-plugin/kms.sock'),
+).action(async (opts: Record<string, unknown>) => {
+  await serve({ config: opts.config as string | undefined, dev: opts.dev === true, flags: flagValues(opts) });
+});
+
+program
+  .command('keygen')
+  .description('create a local key file with one new 256-bit key (mode 0600); refuses to overwrite')
+  .requiredOption('--out <PATH>', 'where to write the key file')
+  .action((opts: { out: string }) => {
+    const r = keygen(opts.out);
+    process.stdout.write(`wrote ${opts.out} (key file id ${r.id}, primary version ${r.version}, mode 0600)\n`);
+  });
+
+program
+  .command('probe')
+  .description('check a running plugin: Status, Encrypt a random seed (validated with kube-apiserver rules), Decrypt it')
+  .requiredOption('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
+  .option('--timeout <DURATION>', 'per-call deadline', '3s')
+  .option('--expect-version <V>', 'v2, v2beta1 or any', 'any')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { socket: string; timeout: string; expectVersion: string; json?: boolean }) => {
+    const timeoutMs = parseDuration(opts.timeout);
+    if (timeoutMs === undefined) throw new ConfigError('--timeout', `expected a duration like 3s; got ${JSON.stringify(opts.timeout)}`);
+    if (!['v2', 'v2beta1', 'any'].includes(opts.expectVersion)) throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
+    const steps = await runProbe({ socket: opts.socket, timeoutMs, expectVersion: opts.expectVersion as 'v2' | 'v2beta1' | 'any' });
+    const ok = steps.length === 3 && steps.every((s) => s.ok);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
+    else {
+      for (const s of steps) process.stdout.write(`${s.ok ? 'PASS' : 'FAIL'} ${s.name.padEnd(8)} ${String(s.ms).padStart(5)} ms  ${s.detail}\n`);
+      process.stdout.write(ok ? `probe: ok (${opts.socket})\n` : `probe: FAILED (${opts.socket})\n`);
+    }
+    if (!ok) process.exitCode = 1;
+  });
+
+registerRender(program);
+
+program
+  .command('version')
+  .description('print version information')
+  .option('--json', 'as JSON')
+  .action((opts: { json?: boolean }) => {
+    const v = versionInfo();
+    process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${v.name} ${v.version} (node ${v.node}, KMS API ${v.kmsApi})\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof ConfigError) {
+    console.error(`k8s-kms-plugin: ${err.message}`);
+    process.exit(2);
+  }
+  if (err instanceof PluginError) {
+    console.error(`k8s-kms-plugin: ${err.message}`);
+    process.exit(1);
+  }
+  console.error('k8s-kms-plugin: unexpected error:', err instanceof Error ? err.message : err);
+  process.exit(1);
+}

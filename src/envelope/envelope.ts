@@ -1,0 +1,344 @@
+/**
+ * The envelope: plugin-generated AES-256 DEKs wrapped by the KEK provider.
+ *
+ * - Encrypt seals the apiserver's seed under the current write DEK. Synchronous, no remote call.
+ * - Decrypt finds the DEK named by the annotations (write DEK, cache, or one coalesced remote
+ *   unwrap), then opens the seed with the AAD that binds key_id and annotations. Fails closed.
+ * - The write state (key_id + DEK + wrapped DEK + KEK reference) is one immutable object swapped
+ *   by a single assignment, so Status and Encrypt switch key_id at the same instant.
+ *
+ * Pure logic plus the provider interface: no SDKs, no gRPC, no timers (the health module drives
+ * rotation by calling adopt() / rotateDek()).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  CorruptError,
+  InternalError,
+  InvalidInputError,
+  UnavailableError,
+  UnknownKeyError,
+  abortReasonToError,
+  asPluginError,
+} from '../errors.js';
+import type { KekProvider, KekRef, KeyVersionInfo } from '../kek/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { canonicalKek, decodeAnnotations, encodeAnnotations } from './annotations.js';
+import { DekCache } from './cache.js';
+import { deriveKeyId } from './keyid.js';
+import { SingleFlight } from './singleflight.js';
+import { MAX_CIPHERTEXT_BYTES, OVERHEAD_BYTES, open, parseCiphertext, seal } from './wire.js';
+
+export const DEK_BYTES = 32;
+/** Random 96-bit nonces: stay far below the 2^32 messages-per-key bound whatever maxUses says. */
+const HARD_MAX_USES = 2 ** 31;
+
+export interface EnvelopeOptions {
+  /** Wraps new DEKs; also unwraps. */
+  primary: KekProvider;
+  /** Unwrap only (migrations). Tried in order after the primary. */
+  decryptOnly?: KekProvider[];
+  keyIdGeneration: number;
+  dekMaxAgeMs: number;
+  dekMaxUses: number;
+  cacheSize: number;
+  cacheTtlMs: number;
+  maxPlaintextBytes: number;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+export type DekRotationReason = 'startup' | 'age' | 'uses' | 'kek_change' | 'generation' | 'manual';
+
+/** The state new Encrypts use. Immutable once published, except the use counter. */
+export interface WriteState {
+  readonly keyId: string;
+  readonly version: KeyVersionInfo;
+  /** The ref the KMS reported for the wrap (may name the exact version more precisely). */
+  readonly ref: KekRef;
+  readonly dekId: string;
+  readonly createdAt: number;
+  uses: number;
+  readonly dek: Buffer;
+  readonly annotations: Readonly<Record<string, Buffer>>;
+  readonly kekBytes: Buffer;
+  readonly wrapped: Buffer;
+}
+
+export interface EncryptResult {
+  ciphertext: Buffer;
+  keyId: string;
+  annotations: Record<string, Buffer>;
+}
+
+/** Public, non-secret facts about the write state (for Status, logs, inspect). */
+export interface WriteInfo {
+  keyId: string;
+  ref: KekRef;
+  dekId: string;
+  createdAt: number;
+  uses: number;
+}
+
+/** A short, non-secret id for a wrapped DEK: the first 16 bytes of its SHA-256, hex. */
+export function dekIdOf(wrapped: Buffer): string {
+  return createHash('sha256').update(wrapped).digest('hex').slice(0, 32);
+}
+
+export class Envelope {
+  private write: WriteState | undefined;
+  private readonly cache: DekCache;
+  private readonly unwraps = new SingleFlight<string, Buffer>();
+  private readonly providers: KekProvider[];
+  private readonly now: () => number;
+  private closed = false;
+  private rotationListener: ((reason: DekRotationReason) => void) | undefined;
+  private rotationRequested = false;
+
+  constructor(private readonly options: EnvelopeOptions) {
+    this.providers = [options.primary, ...(options.decryptOnly ?? [])];
+    this.now = options.now ?? Date.now;
+    this.cache = new DekCache({
+      maxEntries: options.cacheSize,
+      ttlMs: options.cacheTtlMs,
+      now: this.now,
+      onEvent: (event, size) => {
+        options.metrics?.dekCacheSize.set(size);
+        if (event !== 'clear') options.metrics?.dekCacheEvents.inc({ event });
+      },
+    });
+  }
+
+  get keyIdGeneration(): number {
+    return this.options.keyIdGeneration;
+  }
+
+  /** The key_id new Encrypts use; undefined until the first DEK is ready. */
+  currentKeyId(): string | undefined {
+    return this.write?.keyId;
+  }
+
+  writeInfo(): WriteInfo | undefined {
+    const w = this.write;
+    return w && { keyId: w.keyId, ref: w.ref, dekId: w.dekId, createdAt: w.createdAt, uses: w.uses };
+  }
+
+  /** The KEK version the write DEK is wrapped under. */
+  currentVersion(): KeyVersionInfo | undefined {
+    return this.write?.version;
+  }
+
+  /** The key_id a given KEK version would get. */
+  keyIdFor(ref: KekRef): string {
+    return deriveKeyId(ref, this.options.keyIdGeneration);
+  }
+
+  /** Called (once per due period) when the write DEK is due for rotation by age or uses. */
+  onRotationDue(listener: (reason: DekRotationReason) => void): void {
+    this.rotationListener = listener;
+  }
+
+  /** Why the write DEK should be replaced now, if it should. */
+  rotationDue(): DekRotationReason | undefined {
+    const w = this.write;
+    if (!w) return undefined;
+    if (w.uses >= this.options.dekMaxUses) return 'uses';
+    if (this.now() - w.createdAt >= this.options.dekMaxAgeMs) return 'age';
+    return undefined;
+  }
+
+  /**
+   * Generates a DEK, wraps it with exactly `version`, and publishes it as the write state in one
+   * assignment. If wrapping fails nothing changes. Returns the new key_id.
+   */
+  async adopt(version: KeyVersionInfo, reason: DekRotationReason, signal: AbortSignal): Promise<string> {
+    this.assertOpen();
+    const dek = randomBytes(DEK_BYTES);
+    let wrapped: Buffer;
+    let ref: KekRef;
+    try {
+      const result = await this.options.primary.wrap(dek, version, signal);
+      wrapped = Buffer.from(result.wrapped);
+      ref = result.ref;
+    } catch (err) {
+      dek.fill(0);
+      throw asPluginError(err);
+    }
+    if (this.closed) {
+      dek.fill(0);
+      throw new UnavailableError('shutting down');
+    }
+    if (wrapped.length === 0) {
+      dek.fill(0);
+      throw new CorruptError(`${version.ref.provider}: the KMS returned an empty wrapped key`);
+    }
+    // key_id names the version the KMS says it used; the watcher adopted `version` and compares.
+    const generation = this.options.keyIdGeneration;
+    const keyId = deriveKeyId(ref, generation);
+    const kekBytes = canonicalKek(ref, generation);
+    const state: WriteState = {
+      keyId,
+      version: { ...version, ref },
+      ref,
+      dekId: dekIdOf(wrapped),
+      createdAt: this.now(),
+      uses: 0,
+      dek,
+      annotations: encodeAnnotations(ref, generation, wrapped),
+      kekBytes,
+      wrapped,
+    };
+    const previous = this.write;
+    this.write = state; // the switch: Status and Encrypt see the new key_id from here on
+    this.rotationRequested = false;
+    if (previous) this.cache.set(previous.dekId, previous.dek); // hand the old DEK to the cache for reads
+    this.options.metrics?.dekRotations.inc({ reason });
+    this.options.metrics?.dekAgeSeconds.set(0);
+    this.options.logger.info(
+      { keyId, previousKeyId: previous?.keyId, dekId: state.dekId, kek: describeRef(ref), reason },
+      previous && previous.keyId !== keyId ? 'switched key_id to a new KEK version' : 'new write DEK ready',
+    );
+    return keyId;
+  }
+
+  /** A new DEK under the same KEK version (age / uses policy). */
+  async rotateDek(reason: DekRotationReason, signal: AbortSignal): Promise<string> {
+    const w = this.write;
+    if (!w) throw new UnavailableError('no write DEK yet');
+    return this.adopt(w.version, reason, signal);
+  }
+
+  /** Seals `plaintext` under the write DEK. No remote call. */
+  encrypt(plaintext: Uint8Array): EncryptResult {
+    this.assertOpen();
+    const w = this.write;
+    if (!w) throw new UnavailableError('not ready: no data key yet (the KEK has not been reachable since start-up)');
+    if (plaintext.length === 0) throw new InvalidInputError('plaintext is empty');
+    if (plaintext.length > this.options.maxPlaintextBytes) {
+      throw new InvalidInputError(
+        `plaintext is ${plaintext.length} bytes; the maximum is ${this.options.maxPlaintextBytes} (kube-apiserver sends 32)`,
+      );
+    }
+    if (w.uses >= HARD_MAX_USES) throw new UnavailableError('write DEK exhausted and no replacement could be made yet');
+    w.uses += 1;
+    const ciphertext = seal(w.dek, plaintext, { keyId: w.keyId, kekBytes: w.kekBytes, wrapped: w.wrapped });
+    if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
+      throw new InternalError(`ciphertext would be ${ciphertext.length} bytes, over the ${MAX_CIPHERTEXT_BYTES}-byte limit`);
+    }
+    const due = this.rotationDue();
+    if (due && !this.rotationRequested) {
+      this.rotationRequested = true;
+      this.rotationListener?.(due);
+    }
+    const annotations: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries(w.annotations)) annotations[k] = Buffer.from(v);
+    return { ciphertext, keyId: w.keyId, annotations };
+  }
+
+  /** Opens a ciphertext made by encrypt() (here or on any replica, before any restart). Fails closed. */
+  async decrypt(
+    ciphertext: Uint8Array,
+    keyId: string,
+    annotations: Record<string, Uint8Array> | undefined,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    this.assertOpen();
+    if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
+      throw new InvalidInputError(`ciphertext is ${ciphertext.length} bytes; the maximum is ${MAX_CIPHERTEXT_BYTES}`);
+    }
+    if (ciphertext.length < OVERHEAD_BYTES + 1) {
+      throw new InvalidInputError(`ciphertext is ${ciphertext.length} bytes, too short to be ours`);
+    }
+    const parsed = parseCiphertext(ciphertext);
+    const env = decodeAnnotations(annotations);
+    if (keyId !== deriveKeyId(env.ref, env.generation)) {
+      throw new UnknownKeyError('key_id does not match the KEK named in the annotations: not a key_id this plugin issued for this ciphertext');
+    }
+    const parts = { keyId, kekBytes: env.kekBytes, wrapped: env.wrapped };
+    const dekId = dekIdOf(env.wrapped);
+
+    const w = this.write;
+    let plaintext: Buffer;
+    if (w && w.dekId === dekId && w.wrapped.equals(env.wrapped)) {
+      plaintext = open(w.dek, parsed, parts);
+    } else {
+      const cached = this.cache.get(dekId);
+      if (cached) {
+        plaintext = open(cached, parsed, parts);
+      } else {
+        const dek = await this.unwrapShared(dekId, env.ref, env.wrapped, signal);
+        plaintext = open(dek, parsed, parts);
+      }
+    }
+    this.options.metrics?.decryptsByKeyAge.inc({ key: keyId === this.write?.keyId ? 'current' : 'older' });
+    return plaintext;
+  }
+
+  /** Unwraps through the provider that owns `ref`, sharing one remote call among concurrent callers. */
+  private async unwrapShared(dekId: string, ref: KekRef, wrapped: Buffer, signal: AbortSignal): Promise<Buffer> {
+    const provider = this.providers.find((p) => p.canUnwrap(ref));
+    if (!provider) {
+      throw new UnknownKeyError(
+        `no configured KEK can unwrap this DEK (it names ${ref.provider} key ${truncate(ref.key)} version ${truncate(ref.version)}): ` +
+          `add that key as the provider or under decryptOnly`,
+      );
+    }
+    try {
+      return await this.unwraps.do(
+        dekId,
+        signal,
+        async (shared) => {
+          const dek = Buffer.from(await provider.unwrap(wrapped, ref, shared));
+          if (dek.length !== DEK_BYTES) {
+            dek.fill(0);
+            throw new CorruptError(`${ref.provider}: unwrapped key has the wrong length`);
+          }
+          if (this.closed) {
+            dek.fill(0);
+            throw new UnavailableError('shutting down');
+          }
+          this.cache.set(dekId, Buffer.from(dek));
+          // Waiters use `dek` synchronously when they resume (microtasks); zero it afterwards.
+          setImmediate(() => dek.fill(0));
+          return dek;
+        },
+        () => this.options.metrics?.unwrapsCoalesced.inc(),
+      );
+    } catch (err) {
+      if (signal.aborted) throw abortReasonToError(signal, 'decrypt');
+      throw asPluginError(err);
+    }
+  }
+
+  /** Drops expired cache entries; called periodically by the owner. */
+  sweep(): void {
+    this.cache.sweep();
+    const w = this.write;
+    if (w) this.options.metrics?.dekAgeSeconds.set((this.now() - w.createdAt) / 1000);
+  }
+
+  /** Zeroes every key in memory and refuses further work. */
+  close(): void {
+    this.closed = true;
+    this.cache.clear();
+    if (this.write) this.write.dek.fill(0);
+    this.write = undefined;
+  }
+
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UnavailableError('shutting down');
+  }
+}
+
+export function describeRef(ref: KekRef): string {
+  return `${ref.provider}:${truncate(ref.key, 200)}@${truncate(ref.version, 100)}`;
+}
+
+function truncate(s: string, n = 120): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}

@@ -1,0 +1,324 @@
+/**
+ * The KEK watcher: background prober, rotation watcher and the in-memory status snapshot.
+ *
+ * - Primes at start-up (first DEK), retrying with back-off until the KEK answers.
+ * - Probes the provider every interval (jittered): reachability, key state, current version.
+ * - Adopts a new remote version only after it was seen on N consecutive probes and a wrap with it
+ *   succeeded; the envelope then switches key_id and DEK for new Encrypts in one assignment.
+ * - Refuses a primary that moved back to an older version of the same key (never reuses a
+ *   key_id): keeps the newer one, warns, counts it. A new keyIdGeneration moves on deliberately.
+ * - Rotates the write DEK when it is due by age or uses.
+ * - Status answers from this snapshot only; it never calls the KMS.
+ */
+import { KeyDisabledError, UnavailableError, asPluginError, type PluginError } from '../errors.js';
+import { timeoutSignal } from '../deadline.js';
+import { describeRef, type Envelope, type DekRotationReason } from '../envelope/envelope.js';
+import { KEY_STATES, type KekProvider, type KekRef, type KeyState, type KeyVersionInfo } from '../kek/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { StatusAnswer, StatusSource } from '../server/server.js';
+
+export interface ProbeSettings {
+  intervalMs: number;
+  jitter: number;
+  timeoutMs: number;
+  stableObservations: number;
+  healthGraceMs: number;
+}
+
+export interface WatcherOptions {
+  envelope: Envelope;
+  provider: KekProvider;
+  probe: ProbeSettings;
+  statusVersion: 'v2' | 'v2beta1';
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Key states in which writing new data would be wrong: Status fails so the apiserver stops writes. */
+const STOP_WRITES: ReadonlySet<KeyState> = new Set(['disabled', 'pending_deletion', 'destroyed', 'pending_import', 'expired', 'not_yet_valid']);
+
+export interface WatcherSnapshot {
+  primed: boolean;
+  keyId?: string;
+  kek?: KekRef;
+  kekState?: KeyState;
+  kekStateDetail?: string;
+  lastProbeAt?: number;
+  lastGoodProbeAt?: number;
+  lastError?: { kind: string; message: string };
+  pendingVersion?: { ref: KekRef; observations: number };
+  rollbackRefused?: KekRef;
+}
+
+export class KekWatcher implements StatusSource {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private probing: Promise<void> | undefined;
+  private lastProbeAt: number | undefined;
+  private lastGoodProbeAt: number | undefined;
+  private lastError: PluginError | undefined;
+  private kekState: KeyState | undefined;
+  private kekStateDetail: string | undefined;
+  private candidate: { info: KeyVersionInfo; observations: number } | undefined;
+  private rollbackRefused: KekRef | undefined;
+  private primeFailures = 0;
+  private dekRotation: Promise<void> | undefined;
+
+  constructor(private readonly options: WatcherOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    options.envelope.onRotationDue((reason) => this.rotateDekSoon(reason));
+    options.provider.onChangeHint?.(() => this.hint());
+  }
+
+  /** Starts priming and periodic probes (returns at once; the socket is already serving). */
+  start(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Resolves when the first DEK is ready, or rejects after `timeoutMs`. */
+  async waitUntilPrimed(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this.options.envelope.currentKeyId()) {
+      if (Date.now() > until) throw this.lastError ?? new UnavailableError('KEK not primed in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Status: from memory only. */
+  status(): StatusAnswer {
+    const keyId = this.options.envelope.currentKeyId();
+    if (!keyId) {
+      const why = this.lastError ? `${this.lastError.kind}: ${this.lastError.message}` : 'waiting for the first KEK probe';
+      return { ok: false, error: new UnavailableError(`not ready: no data key yet (${why})`) };
+    }
+    if (this.kekState && STOP_WRITES.has(this.kekState)) {
+      return {
+        ok: false,
+        error: new KeyDisabledError(
+          `KEK ${this.kekState.replace(/_/g, ' ')}${this.kekStateDetail ? ` (${this.kekStateDetail})` : ''}: refusing new writes; re-enable the key or configure another`,
+        ),
+      };
+    }
+    return { ok: true, version: this.options.statusVersion, healthz: this.healthz(), keyId };
+  }
+
+  /** "ok", or a short reason (kube-apiserver shows it in its health check). */
+  healthz(): string {
+    if (this.kekState === 'unavailable') return `kek unavailable${this.kekStateDetail ? `: ${this.kekStateDetail.slice(0, 120)}` : ''}`;
+    const last = this.lastGoodProbeAt;
+    if (last === undefined) return 'no successful kek probe yet';
+    const age = this.now() - last;
+    if (age > this.options.probe.healthGraceMs) {
+      const kind = this.lastError?.kind ?? 'unknown';
+      return `kek probe failing for ${Math.round(age / 1000)}s (${kind})`;
+    }
+    return 'ok';
+  }
+
+  snapshot(): WatcherSnapshot {
+    const info = this.options.envelope.writeInfo();
+    return {
+      primed: info !== undefined,
+      keyId: info?.keyId,
+      kek: info?.ref,
+      kekState: this.kekState,
+      kekStateDetail: this.kekStateDetail,
+      lastProbeAt: this.lastProbeAt,
+      lastGoodProbeAt: this.lastGoodProbeAt,
+      lastError: this.lastError && { kind: this.lastError.kind, message: this.lastError.message },
+      pendingVersion: this.candidate && { ref: this.candidate.info.ref, observations: this.candidate.observations },
+      rollbackRefused: this.rollbackRefused,
+    };
+  }
+
+  /** Runs one probe now (coalesced with one already running). */
+  probeNow(): Promise<void> {
+    this.probing ??= this.probe().finally(() => {
+      this.probing = undefined;
+    });
+    return this.probing;
+  }
+
+  private hint(): void {
+    if (!this.running) return;
+    this.schedule(100);
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.probeNow().then(() => this.schedule(this.nextDelay()));
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  private nextDelay(): number {
+    const { intervalMs, jitter } = this.options.probe;
+    if (!this.options.envelope.currentKeyId()) {
+      // Not primed: back off from 250 ms up to the interval.
+      return Math.min(intervalMs, 250 * 2 ** Math.min(this.primeFailures, 8));
+    }
+    if (this.candidate) return Math.min(intervalMs, 1000); // confirm a new version promptly
+    return Math.max(1, Math.round(intervalMs * (1 - jitter / 2 + this.random() * jitter)));
+  }
+
+  private async probe(): Promise<void> {
+    const { envelope, provider, logger, metrics } = this.options;
+    const signal = timeoutSignal(this.options.probe.timeoutMs);
+    this.lastProbeAt = this.now();
+    let info: KeyVersionInfo;
+    try {
+      info = await provider.currentVersion(signal);
+    } catch (err) {
+      this.probeFailed(asPluginError(err));
+      return;
+    }
+    try {
+      const current = envelope.currentVersion();
+      if (!current) {
+        await this.prime(info, signal);
+      } else {
+        await this.observe(current, info, signal);
+      }
+      this.lastGoodProbeAt = this.now();
+      this.lastError = undefined;
+      this.primeFailures = 0;
+      metrics?.probes.inc({ outcome: 'ok' });
+      metrics?.lastGoodProbe.set(this.lastGoodProbeAt / 1000);
+    } catch (err) {
+      this.probeFailed(asPluginError(err));
+      return;
+    }
+    envelope.sweep();
+    const due = envelope.rotationDue();
+    if (due) this.rotateDekSoon(due);
+    this.updateGauges();
+    logger.debug({ keyId: envelope.currentKeyId(), kekState: this.kekState }, 'kek probe ok');
+  }
+
+  private async prime(info: KeyVersionInfo, signal: AbortSignal): Promise<void> {
+    this.setKekState(info);
+    if (info.state !== 'enabled') {
+      throw new KeyDisabledError(`current KEK version ${describeRef(info.ref)} is ${info.state}${info.detail ? ` (${info.detail})` : ''}`);
+    }
+    const keyId = await this.options.envelope.adopt(info, 'startup', signal);
+    this.options.metrics?.keyIdInfo.set({ key_id: keyId, provider: info.ref.provider }, 1);
+  }
+
+  private async observe(current: KeyVersionInfo, info: KeyVersionInfo, signal: AbortSignal): Promise<void> {
+    const { logger, metrics, envelope } = this.options;
+    if (sameVersion(current.ref, info.ref)) {
+      this.candidate = undefined;
+      this.rollbackRefused = undefined;
+      this.setKekState(info);
+      return;
+    }
+    if (info.ref.key === current.ref.key && info.ordinal < current.ordinal) {
+      if (!this.rollbackRefused || !sameVersion(this.rollbackRefused, info.ref)) {
+        logger.warn(
+          { current: describeRef(current.ref), remotePrimary: describeRef(info.ref), keyId: envelope.currentKeyId() },
+          'remote primary moved back to an OLDER key version; keeping the newer version (key_ids are never reused). ' +
+            'To use the older version deliberately, raise keyIdGeneration in the config and restart',
+        );
+      }
+      this.rollbackRefused = info.ref;
+      this.candidate = undefined;
+      metrics?.rollbackRefusals.inc({ provider: info.ref.provider });
+      return;
+    }
+    this.rollbackRefused = undefined;
+    if (info.state !== 'enabled') {
+      logger.warn({ version: describeRef(info.ref), state: info.state, detail: info.detail }, 'new KEK version is not enabled; not adopting it');
+      this.candidate = undefined;
+      return;
+    }
+    if (this.candidate && sameVersion(this.candidate.info.ref, info.ref)) this.candidate.observations += 1;
+    else this.candidate = { info, observations: 1 };
+    const needed = this.options.probe.stableObservations;
+    if (this.candidate.observations < needed) {
+      logger.info({ version: describeRef(info.ref), observations: this.candidate.observations, needed }, 'new KEK version seen; waiting until it is stable');
+      return;
+    }
+    const previous = envelope.currentKeyId();
+    const keyId = await envelope.adopt(info, 'kek_change', signal); // wraps with it first: adopted only if that works
+    this.candidate = undefined;
+    this.setKekState(info);
+    metrics?.kekRotations.inc({ provider: info.ref.provider });
+    if (previous) metrics?.keyIdInfo.remove({ key_id: previous, provider: current.ref.provider });
+    metrics?.keyIdInfo.set({ key_id: keyId, provider: info.ref.provider }, 1);
+  }
+
+  private probeFailed(err: PluginError): void {
+    const { logger, metrics } = this.options;
+    this.lastError = err;
+    metrics?.probes.inc({ outcome: err.kind });
+    if (!this.options.envelope.currentKeyId()) {
+      this.primeFailures += 1;
+      logger.error({ err, attempt: this.primeFailures }, 'KEK probe failed before the first data key was ready; retrying');
+    } else {
+      logger.warn({ err }, 'KEK probe failed; serving from the current data key');
+    }
+    if (err.kind === 'key_disabled' && this.kekState === undefined) this.kekState = 'disabled';
+    this.updateGauges();
+  }
+
+  private setKekState(info: KeyVersionInfo): void {
+    const changed = this.kekState !== info.state;
+    this.kekState = info.state;
+    this.kekStateDetail = info.detail;
+    this.options.metrics?.setKekState(info.ref.provider, 'primary', info.state, KEY_STATES);
+    if (changed && info.state !== 'enabled') {
+      const log = STOP_WRITES.has(info.state) ? this.options.logger.error.bind(this.options.logger) : this.options.logger.warn.bind(this.options.logger);
+      log(
+        { kek: describeRef(info.ref), state: info.state, detail: info.detail },
+        info.state === 'pending_deletion' || info.state === 'destroyed'
+          ? 'KEK IS SCHEDULED FOR DELETION OR DESTROYED: every Secret under it becomes unreadable when it goes. Cancel the deletion now'
+          : 'KEK is not usable for new data keys',
+      );
+    } else if (changed) {
+      this.options.logger.info({ kek: describeRef(info.ref) }, 'KEK enabled');
+    }
+  }
+
+  private rotateDekSoon(reason: DekRotationReason): void {
+    if (this.dekRotation || this.stopped) return;
+    const signal = timeoutSignal(this.options.probe.timeoutMs);
+    this.dekRotation = this.options.envelope
+      .rotateDek(reason, signal)
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        this.options.logger.warn({ err: asPluginError(err), reason }, 'write DEK rotation failed; keeping the current DEK and retrying on the next probe');
+      })
+      .finally(() => {
+        this.dekRotation = undefined;
+      });
+  }
+
+  private updateGauges(): void {
+    const ok = this.status();
+    this.options.metrics?.ready.set(this.options.envelope.currentKeyId() ? 1 : 0);
+    this.options.metrics?.healthy.set(ok.ok && ok.healthz === 'ok' ? 1 : 0);
+  }
+}
+
+export function sameVersion(a: KekRef, b: KekRef): boolean {
+  return a.provider === b.provider && a.key === b.key && a.version === b.version && (a.unique ?? '') === (b.unique ?? '');
+}

@@ -1,0 +1,165 @@
+/**
+ * The local key file: one or more versioned 256-bit KEKs, one of them primary.
+ *
+ *   {"kind":"k8s-kms-plugin/local-kek","formatVersion":1,"id":"<uuid>","primary":2,
+ *    "keys":[{"version":1,"created":"<ISO>","key":"<base64>"}, {"version":2,...}]}
+ *
+ * `id` names the key file (a random UUID made at keygen); it goes into KEK references so two
+ * different key files never collide, and two plugin processes on the same file agree.
+ * The file holds key material: mode 0600, written atomically (temp file + fsync + rename).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { InvalidInputError, PermissionDeniedError } from '../errors.js';
+
+export const KEYFILE_KIND = 'k8s-kms-plugin/local-kek';
+
+export interface LocalKey {
+  version: number;
+  created: string;
+  key: Buffer;
+}
+
+export interface KeyFile {
+  id: string;
+  primary: number;
+  keys: LocalKey[];
+}
+
+export function generateKeyFile(now = new Date()): KeyFile {
+  return { id: randomUUID(), primary: 1, keys: [{ version: 1, created: now.toISOString(), key: randomBytes(32) }] };
+}
+
+/** Adds a new version and makes it primary (what `rotate` does). Returns the new version number. */
+export function addVersion(file: KeyFile, now = new Date()): number {
+  const version = Math.max(0, ...file.keys.map((k) => k.version)) + 1;
+  file.keys.push({ version, created: now.toISOString(), key: randomBytes(32) });
+  file.primary = version;
+  return version;
+}
+
+/** Removes a non-primary version (data wrapped under it becomes undecryptable). */
+export function retireVersion(file: KeyFile, version: number): void {
+  if (file.primary === version) {
+    throw new InvalidInputError(`version ${version} is the primary: rotate to a new version first, then retire it after re-encrypting`);
+  }
+  const i = file.keys.findIndex((k) => k.version === version);
+  if (i < 0) throw new InvalidInputError(`version ${version} is not in the key file (have: ${file.keys.map((k) => k.version).join(', ')})`);
+  file.keys[i].key.fill(0);
+  file.keys.splice(i, 1);
+}
+
+export function serializeKeyFile(file: KeyFile): string {
+  return `${JSON.stringify(
+    {
+      kind: KEYFILE_KIND,
+      formatVersion: 1,
+      id: file.id,
+      primary: file.primary,
+      keys: file.keys.map((k) => ({ version: k.version, created: k.created, key: k.key.toString('base64') })),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+export function parseKeyFile(text: string, path: string): KeyFile {
+  const bad = (why: string): never => {
+    throw new InvalidInputError(`key file ${path}: ${why} (create one with \`k8s-kms-plugin keygen --out ${path}\`)`);
+  };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return bad('not valid JSON');
+  }
+  if (typeof doc !== 'object' || doc === null) return bad('not a JSON object');
+  const o = doc as Record<string, unknown>;
+  if (o.kind !== KEYFILE_KIND) bad(`"kind" must be "${KEYFILE_KIND}"`);
+  if (o.formatVersion !== 1) bad('unsupported "formatVersion" (expected 1)');
+  if (typeof o.id !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(o.id)) bad('"id" must be the UUID keygen wrote');
+  if (!Array.isArray(o.keys) || o.keys.length === 0) bad('"keys" must list at least one key');
+  const keys: LocalKey[] = [];
+  for (const [i, raw] of (o.keys as unknown[]).entries()) {
+    const k = raw as Record<string, unknown>;
+    if (typeof k !== 'object' || k === null) bad(`keys[${i}] is not an object`);
+    if (typeof k.version !== 'number' || !Number.isSafeInteger(k.version) || k.version < 1) bad(`keys[${i}].version must be a positive integer`);
+    if (typeof k.created !== 'string' || Number.isNaN(Date.parse(k.created))) bad(`keys[${i}].created must be an ISO timestamp`);
+    if (typeof k.key !== 'string') bad(`keys[${i}].key must be base64`);
+    const key = Buffer.from(k.key as string, 'base64');
+    if (key.length !== 32) bad(`keys[${i}].key must be 32 bytes (base64 of a 256-bit key)`);
+    if (keys.some((x) => x.version === k.version)) bad(`version ${String(k.version)} appears twice`);
+    keys.push({ version: k.version as number, created: k.created as string, key });
+  }
+  if (typeof o.primary !== 'number' || !keys.some((k) => k.version === o.primary)) bad('"primary" must name one of the versions in "keys"');
+  return { id: o.id as string, primary: o.primary as number, keys };
+}
+
+export interface ReadOptions {
+  allowInsecurePermissions?: boolean;
+}
+
+/** Reads and validates a key file, refusing one that group or others can read (unless allowed). */
+export function readKeyFile(path: string, options: ReadOptions = {}): { file: KeyFile; mtimeMs: number; ino: number } {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InvalidInputError(`key file ${path} does not exist: create it with \`k8s-kms-plugin keygen --out ${path}\``);
+    if (code === 'EACCES') throw new PermissionDeniedError(`key file ${path} is not readable by this user: check its owner and mode`);
+    throw new InvalidInputError(`key file ${path}: cannot stat (${code ?? 'error'})`);
+  }
+  if (!st.isFile()) throw new InvalidInputError(`key file ${path} is not a regular file`);
+  if ((st.mode & 0o077) !== 0 && !options.allowInsecurePermissions) {
+    throw new PermissionDeniedError(
+      `key file ${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): ` +
+        `run \`chmod 600 ${path}\`, or set local.allowInsecurePermissions: true (development only)`,
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PermissionDeniedError(`key file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return { file: parseKeyFile(text, path), mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/** Writes atomically with mode 0600: a temp file in the same directory, fsync, rename over. */
+export function writeKeyFile(path: string, file: KeyFile, options: { exclusive?: boolean } = {}): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (options.exclusive) {
+    try {
+      statSync(path);
+      throw new InvalidInputError(`${path} already exists: refusing to overwrite a key file (that would destroy the keys in it)`);
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw err;
+    }
+  }
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, serializeKeyFile(file));
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  try {
+    const dfd = openSync(dir, 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  } catch {
+    // directory fsync is best effort (not supported everywhere)
+  }
+}
+
+export function zeroKeyFile(file: KeyFile): void {
+  for (const k of file.keys) k.key.fill(0);
+}
