@@ -54,3 +54,56 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * A per-RPC deadline whose AbortSignal is created only if something asks for it (a remote call),
+ * and whose timer is cleared when the RPC ends. Status and cached Decrypts never allocate a
+ * signal or a timer, which keeps the hot path free of garbage.
+ */
+export class CallDeadline {
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private cancelledReason: unknown;
+
+  constructor(readonly deadlineMs: number) {}
+
+  /** True once the deadline passed or the call was cancelled. */
+  get expired(): boolean {
+    return this.cancelledReason !== undefined || Date.now() >= this.deadlineMs || (this.controller?.signal.aborted ?? false);
+  }
+
+  /** The reason to report once expired. */
+  get reason(): unknown {
+    if (this.controller?.signal.aborted) return this.controller.signal.reason;
+    return this.cancelledReason ?? new DOMException('deadline exceeded', 'TimeoutError');
+  }
+
+  /** The signal (created on first use) that aborts at the deadline or on cancel(). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = new AbortController();
+      this.controller = controller;
+      deadlines.set(controller.signal, this.deadlineMs);
+      if (this.cancelledReason !== undefined) controller.abort(this.cancelledReason);
+      else {
+        const ms = Math.max(0, this.deadlineMs - Date.now());
+        this.timer = setTimeout(() => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')), ms);
+        this.timer.unref?.();
+      }
+    }
+    return this.controller.signal;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.cancelledReason !== undefined) return;
+    this.cancelledReason = reason;
+    if (this.timer) clearTimeout(this.timer);
+    this.controller?.abort(reason);
+  }
+
+  /** Releases the timer; call when the RPC is finished. */
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -241,7 +241,7 @@ export class Envelope {
     ciphertext: Uint8Array,
     keyId: string,
     annotations: Record<string, Uint8Array> | undefined,
-    signal: AbortSignal,
+    signal: AbortSignal | (() => AbortSignal),
   ): Promise<Buffer> {
     this.assertOpen();
     if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
@@ -267,7 +267,8 @@ export class Envelope {
       if (cached) {
         plaintext = open(cached, parsed, parts);
       } else {
-        const dek = await this.unwrapShared(dekId, env.ref, env.wrapped, signal);
+        // Only a cache miss needs a deadline signal (callers may pass a lazy factory).
+        const dek = await this.unwrapShared(dekId, env.ref, env.wrapped, typeof signal === 'function' ? signal() : signal);
         plaintext = open(dek, parsed, parts);
       }
     }
