@@ -133,7 +133,8 @@ export function isAbortError(err: unknown): boolean {
 export function abortReasonToError(signal: AbortSignal, what: string): PluginError {
   const reason: unknown = signal.reason;
   if (reason instanceof PluginError) return reason;
-  if (reason instanceof Error && reason.name === 'TimeoutError') {
+  // By name, not instanceof: a DOMException from another realm (jest's vm) is not `instanceof Error`.
+  if ((reason as { name?: unknown } | null | undefined)?.name === 'TimeoutError') {
     return new DeadlineError(`${what}: deadline exceeded`, { cause: reason });
   }
   return new CancelledError(`${what}: cancelled by the caller`, { cause: reason });

@@ -7,6 +7,9 @@
  *   probe             check a running plugin like kube-apiserver would
  *   render            print deployment files from a config
  *   version           print versions
+ *   rotate            add / retire local key versions
+ *   inspect           show what protects an etcd value (no secrets)
+ *   decrypt-etcd-value  break-glass decryption of an etcd value (disaster recovery)
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
@@ -17,6 +20,9 @@ import { registerRender } from './render.js';
 import { serve } from './serve.js';
 import { versionInfo } from './version.js';
 import { parseDuration } from '../config/fields.js';
+import { registerRotate } from './rotate.js';
+import { registerInspect } from './inspect.js';
+import { registerDecryptEtcdValue } from './decrypt-etcd-value.js';
 
 const program = new Command();
 program
@@ -65,6 +71,9 @@ program
   });
 
 registerRender(program);
+registerRotate(program);
+registerInspect(program);
+registerDecryptEtcdValue(program);
 
 program
   .command('version')

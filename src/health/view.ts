@@ -22,13 +22,17 @@ export function createHealthView({ watcher, now = Date.now }: HealthViewSources)
     health: () => {
       const s = watcher.snapshot();
       const status = watcher.status();
-      const age = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.max(0, (now() - t) / 1000));
+      const age = (t: number | undefined): number | undefined =>
+        t === undefined ? undefined : Math.max(0, (now() - t) / 1000);
       const checks: HealthCheck[] = [
         { name: 'dek', ok: s.primed, reason: s.primed ? undefined : 'no data key yet' },
         {
           name: 'kek-state',
           ok: s.kekState === 'enabled',
-          reason: s.kekState === 'enabled' ? undefined : `kek ${s.kekState ?? 'unknown'}${s.kekStateDetail ? `: ${s.kekStateDetail}` : ''}`,
+          reason:
+            s.kekState === 'enabled'
+              ? undefined
+              : `kek ${s.kekState ?? 'unknown'}${s.kekStateDetail ? `: ${s.kekStateDetail}` : ''}`,
         },
         {
           name: 'kek-probe',
@@ -38,7 +42,11 @@ export function createHealthView({ watcher, now = Date.now }: HealthViewSources)
         },
       ];
       if (s.rollbackRefused) {
-        checks.push({ name: 'kek-rollback', ok: true, reason: 'remote primary moved back to an older version; kept the newer one' });
+        checks.push({
+          name: 'kek-rollback',
+          ok: true,
+          reason: 'remote primary moved back to an older version; kept the newer one',
+        });
       }
       return { ok: checks.every((c) => c.ok), checks };
     },

@@ -7,13 +7,24 @@
  *   succeeded; the envelope then switches key_id and DEK for new Encrypts in one assignment.
  * - Refuses a primary that moved back to an older version of the same key (never reuses a
  *   key_id): keeps the newer one, warns, counts it. A new keyIdGeneration moves on deliberately.
+ *   Across restarts too: when the provider implements `newestVersion()`, every probe (and the
+ *   prime) wraps with the newer of (remote primary, newest enabled version of that key), so a
+ *   primary that went A → B → A keeps B on every replica and after every restart, with no state on
+ *   disk. Providers without it (AWS, Vault: a new version is always the primary) get the
+ *   in-memory refusal only.
  * - Rotates the write DEK when it is due by age or uses.
  * - Status answers from this snapshot only; it never calls the KMS.
  */
 import { KeyDisabledError, UnavailableError, asPluginError, type PluginError } from '../errors.js';
 import { timeoutSignal } from '../deadline.js';
 import { describeRef, type Envelope, type DekRotationReason } from '../envelope/envelope.js';
-import { KEY_STATES, type KekProvider, type KekRef, type KeyState, type KeyVersionInfo } from '../kek/types.js';
+import {
+  KEY_STATES,
+  type KekProvider,
+  type KekRef,
+  type KeyState,
+  type KeyVersionInfo,
+} from '../kek/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StatusAnswer, StatusSource } from '../server/server.js';
@@ -38,7 +49,14 @@ export interface WatcherOptions {
 }
 
 /** Key states in which writing new data would be wrong: Status fails so the apiserver stops writes. */
-const STOP_WRITES: ReadonlySet<KeyState> = new Set(['disabled', 'pending_deletion', 'destroyed', 'pending_import', 'expired', 'not_yet_valid']);
+const STOP_WRITES: ReadonlySet<KeyState> = new Set([
+  'disabled',
+  'pending_deletion',
+  'destroyed',
+  'pending_import',
+  'expired',
+  'not_yet_valid',
+]);
 
 export interface WatcherSnapshot {
   primed: boolean;
@@ -104,7 +122,9 @@ export class KekWatcher implements StatusSource {
   status(): StatusAnswer {
     const keyId = this.options.envelope.currentKeyId();
     if (!keyId) {
-      const why = this.lastError ? `${this.lastError.kind}: ${this.lastError.message}` : 'waiting for the first KEK probe';
+      const why = this.lastError
+        ? `${this.lastError.kind}: ${this.lastError.message}`
+        : 'waiting for the first KEK probe';
       return { ok: false, error: new UnavailableError(`not ready: no data key yet (${why})`) };
     }
     if (this.kekState && STOP_WRITES.has(this.kekState)) {
@@ -120,7 +140,8 @@ export class KekWatcher implements StatusSource {
 
   /** "ok", or a short reason (kube-apiserver shows it in its health check). */
   healthz(): string {
-    if (this.kekState === 'unavailable') return `kek unavailable${this.kekStateDetail ? `: ${this.kekStateDetail.slice(0, 120)}` : ''}`;
+    if (this.kekState === 'unavailable')
+      return `kek unavailable${this.kekStateDetail ? `: ${this.kekStateDetail.slice(0, 120)}` : ''}`;
     const last = this.lastGoodProbeAt;
     if (last === undefined) return 'no successful kek probe yet';
     const age = this.now() - last;
@@ -142,7 +163,10 @@ export class KekWatcher implements StatusSource {
       lastProbeAt: this.lastProbeAt,
       lastGoodProbeAt: this.lastGoodProbeAt,
       lastError: this.lastError && { kind: this.lastError.kind, message: this.lastError.message },
-      pendingVersion: this.candidate && { ref: this.candidate.info.ref, observations: this.candidate.observations },
+      pendingVersion: this.candidate && {
+        ref: this.candidate.info.ref,
+        observations: this.candidate.observations,
+      },
       rollbackRefused: this.rollbackRefused,
     };
   }
@@ -180,13 +204,38 @@ export class KekWatcher implements StatusSource {
     return Math.max(1, Math.round(intervalMs * (1 - jitter / 2 + this.random() * jitter)));
   }
 
+  /**
+   * The version new DEKs should be wrapped with: the remote primary, or the newest enabled version
+   * of the same key when the primary is older than it (`olderPrimary` is then that primary).
+   * Newest is asked first: a rotation landing between the two calls then looks like a newer
+   * primary (adopted normally), never like a rollback.
+   */
+  private async resolveTarget(
+    signal: AbortSignal,
+  ): Promise<{ info: KeyVersionInfo; olderPrimary?: KeyVersionInfo }> {
+    const { provider } = this.options;
+    const newest = provider.newestVersion ? await provider.newestVersion(signal) : undefined;
+    const primary = await provider.currentVersion(signal);
+    if (
+      newest &&
+      newest.state === 'enabled' &&
+      newest.ref.provider === primary.ref.provider &&
+      newest.ref.key === primary.ref.key &&
+      newest.ordinal > primary.ordinal
+    ) {
+      return { info: newest, olderPrimary: primary };
+    }
+    return { info: primary };
+  }
+
   private async probe(): Promise<void> {
-    const { envelope, provider, logger, metrics } = this.options;
+    const { envelope, logger, metrics } = this.options;
     const signal = timeoutSignal(this.options.probe.timeoutMs);
     this.lastProbeAt = this.now();
     let info: KeyVersionInfo;
+    let olderPrimary: KeyVersionInfo | undefined;
     try {
-      info = await provider.currentVersion(signal);
+      ({ info, olderPrimary } = await this.resolveTarget(signal));
     } catch (err) {
       this.probeFailed(asPluginError(err));
       return;
@@ -194,9 +243,9 @@ export class KekWatcher implements StatusSource {
     try {
       const current = envelope.currentVersion();
       if (!current) {
-        await this.prime(info, signal);
+        await this.prime(info, olderPrimary, signal);
       } else {
-        await this.observe(current, info, signal);
+        await this.observe(current, info, olderPrimary, signal);
       }
       this.lastGoodProbeAt = this.now();
       this.lastError = undefined;
@@ -214,39 +263,52 @@ export class KekWatcher implements StatusSource {
     logger.debug({ keyId: envelope.currentKeyId(), kekState: this.kekState }, 'kek probe ok');
   }
 
-  private async prime(info: KeyVersionInfo, signal: AbortSignal): Promise<void> {
+  private async prime(
+    info: KeyVersionInfo,
+    olderPrimary: KeyVersionInfo | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     this.setKekState(info);
+    this.noteRollback(olderPrimary, info.ref);
     if (info.state !== 'enabled') {
-      throw new KeyDisabledError(`current KEK version ${describeRef(info.ref)} is ${info.state}${info.detail ? ` (${info.detail})` : ''}`);
+      throw new KeyDisabledError(
+        `current KEK version ${describeRef(info.ref)} is ${info.state}${info.detail ? ` (${info.detail})` : ''}`,
+      );
     }
     const keyId = await this.options.envelope.adopt(info, 'startup', signal);
     this.options.metrics?.keyIdInfo.set({ key_id: keyId, provider: info.ref.provider }, 1);
+    this.options.metrics?.keyIdLastChange.set(this.now() / 1000);
   }
 
-  private async observe(current: KeyVersionInfo, info: KeyVersionInfo, signal: AbortSignal): Promise<void> {
+  private async observe(
+    current: KeyVersionInfo,
+    info: KeyVersionInfo,
+    olderPrimary: KeyVersionInfo | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { logger, metrics, envelope } = this.options;
     if (sameVersion(current.ref, info.ref)) {
       this.candidate = undefined;
-      this.rollbackRefused = undefined;
+      this.noteRollback(olderPrimary, current.ref);
       this.setKekState(info);
       return;
     }
-    if (info.ref.key === current.ref.key && info.ordinal < current.ordinal) {
-      if (!this.rollbackRefused || !sameVersion(this.rollbackRefused, info.ref)) {
-        logger.warn(
-          { current: describeRef(current.ref), remotePrimary: describeRef(info.ref), keyId: envelope.currentKeyId() },
-          'remote primary moved back to an OLDER key version; keeping the newer version (key_ids are never reused). ' +
-            'To use the older version deliberately, raise keyIdGeneration in the config and restart',
-        );
-      }
-      this.rollbackRefused = info.ref;
+    if (
+      info.ref.provider === current.ref.provider &&
+      info.ref.key === current.ref.key &&
+      info.ordinal < current.ordinal
+    ) {
+      // The version to wrap with went back (no newestVersion(), or the newer one vanished).
+      this.noteRollback(info, current.ref);
       this.candidate = undefined;
-      metrics?.rollbackRefusals.inc({ provider: info.ref.provider });
       return;
     }
-    this.rollbackRefused = undefined;
+    this.noteRollback(olderPrimary, info.ref);
     if (info.state !== 'enabled') {
-      logger.warn({ version: describeRef(info.ref), state: info.state, detail: info.detail }, 'new KEK version is not enabled; not adopting it');
+      logger.warn(
+        { version: describeRef(info.ref), state: info.state, detail: info.detail },
+        'new KEK version is not enabled; not adopting it',
+      );
       this.candidate = undefined;
       return;
     }
@@ -254,7 +316,10 @@ export class KekWatcher implements StatusSource {
     else this.candidate = { info, observations: 1 };
     const needed = this.options.probe.stableObservations;
     if (this.candidate.observations < needed) {
-      logger.info({ version: describeRef(info.ref), observations: this.candidate.observations, needed }, 'new KEK version seen; waiting until it is stable');
+      logger.info(
+        { version: describeRef(info.ref), observations: this.candidate.observations, needed },
+        'new KEK version seen; waiting until it is stable',
+      );
       return;
     }
     const previous = envelope.currentKeyId();
@@ -264,6 +329,42 @@ export class KekWatcher implements StatusSource {
     metrics?.kekRotations.inc({ provider: info.ref.provider });
     if (previous) metrics?.keyIdInfo.remove({ key_id: previous, provider: current.ref.provider });
     metrics?.keyIdInfo.set({ key_id: keyId, provider: info.ref.provider }, 1);
+    metrics?.keyIdLastChange.set(this.now() / 1000);
+  }
+
+  /**
+   * Records (or clears, when `older` is undefined) a refused rollback: the remote primary points at
+   * `older` while `kept` is newer. Warns once per distinct older version; counts every probe.
+   */
+  private noteRollback(older: KeyVersionInfo | undefined, kept: KekRef): void {
+    const { logger, metrics, envelope } = this.options;
+    if (!older) {
+      if (this.rollbackRefused) {
+        logger.info(
+          { remotePrimary: describeRef(kept) },
+          'remote primary is the newest key version again; rollback warning cleared',
+        );
+        metrics?.rollbackActive.set({ provider: this.rollbackRefused.provider }, 0);
+      }
+      this.rollbackRefused = undefined;
+      return;
+    }
+    if (!this.rollbackRefused || !sameVersion(this.rollbackRefused, older.ref)) {
+      logger.warn(
+        {
+          kept: describeRef(kept),
+          remotePrimary: describeRef(older.ref),
+          keyId: envelope.currentKeyId(),
+        },
+        'remote primary points at an OLDER key version than the newest one; keeping the newer version ' +
+          '(key_ids are never reused). Make the newest version primary again, or rotate to a new version. ' +
+          'If you disable or delete the newer version so that an older one becomes current, raise ' +
+          'keyIdGeneration in the config first, so the older version gets a fresh key_id',
+      );
+    }
+    this.rollbackRefused = older.ref;
+    metrics?.rollbackRefusals.inc({ provider: older.ref.provider });
+    metrics?.rollbackActive.set({ provider: older.ref.provider }, 1);
   }
 
   private probeFailed(err: PluginError): void {
@@ -272,7 +373,10 @@ export class KekWatcher implements StatusSource {
     metrics?.probes.inc({ outcome: err.kind });
     if (!this.options.envelope.currentKeyId()) {
       this.primeFailures += 1;
-      logger.error({ err, attempt: this.primeFailures }, 'KEK probe failed before the first data key was ready; retrying');
+      logger.error(
+        { err, attempt: this.primeFailures },
+        'KEK probe failed before the first data key was ready; retrying',
+      );
     } else {
       logger.warn({ err }, 'KEK probe failed; serving from the current data key');
     }
@@ -286,7 +390,9 @@ export class KekWatcher implements StatusSource {
     this.kekStateDetail = info.detail;
     this.options.metrics?.setKekState(info.ref.provider, 'primary', info.state, KEY_STATES);
     if (changed && info.state !== 'enabled') {
-      const log = STOP_WRITES.has(info.state) ? this.options.logger.error.bind(this.options.logger) : this.options.logger.warn.bind(this.options.logger);
+      const log = STOP_WRITES.has(info.state)
+        ? this.options.logger.error.bind(this.options.logger)
+        : this.options.logger.warn.bind(this.options.logger);
       log(
         { kek: describeRef(info.ref), state: info.state, detail: info.detail },
         info.state === 'pending_deletion' || info.state === 'destroyed'
@@ -305,7 +411,10 @@ export class KekWatcher implements StatusSource {
       .rotateDek(reason, signal)
       .then(() => undefined)
       .catch((err: unknown) => {
-        this.options.logger.warn({ err: asPluginError(err), reason }, 'write DEK rotation failed; keeping the current DEK and retrying on the next probe');
+        this.options.logger.warn(
+          { err: asPluginError(err), reason },
+          'write DEK rotation failed; keeping the current DEK and retrying on the next probe',
+        );
       })
       .finally(() => {
         this.dekRotation = undefined;
@@ -320,5 +429,10 @@ export class KekWatcher implements StatusSource {
 }
 
 export function sameVersion(a: KekRef, b: KekRef): boolean {
-  return a.provider === b.provider && a.key === b.key && a.version === b.version && (a.unique ?? '') === (b.unique ?? '');
+  return (
+    a.provider === b.provider &&
+    a.key === b.key &&
+    a.version === b.version &&
+    (a.unique ?? '') === (b.unique ?? '')
+  );
 }

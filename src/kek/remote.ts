@@ -101,11 +101,12 @@ export class RemoteCaller {
     for (;;) {
       attempt += 1;
       if (signal.aborted) throw abortReasonToError(signal, `${this.options.provider} ${operation}`);
-      this.checkBreaker(operation);
       const left = remainingMs(signal, retry.defaultDeadlineMs);
       if (left < Math.min(retry.minAttemptMs, 1)) {
         throw new DeadlineError(`${this.options.provider} ${operation}: deadline exceeded before the call`);
       }
+      // After the deadline check: a call that cannot run must not take the half-open probe slot.
+      this.checkBreaker(operation);
       const attemptSignal = timeoutSignal(Math.min(retry.attemptTimeoutMs, left), signal);
       let error: PluginError;
       const release = await this.limit.acquire(attemptSignal).catch((err: unknown) => {

@@ -98,6 +98,26 @@ export interface KekProvider {
   canUnwrap(ref: KekRef): boolean;
 
   /**
+   * Optional: the NEWEST `enabled` version of the configured key (highest `ordinal`), whether or
+   * not it is the primary; `undefined` if the provider cannot tell. Same `ref` shape and `ordinal`
+   * scale as `currentVersion()`, and only for the same key.
+   *
+   * Why: the rotation watcher refuses a primary that moved back to an older version (a key_id must
+   * never be reused), but memory does not survive a restart. With this method the watcher wraps
+   * with the newer of (primary, newest) at start-up and on every probe, and treats a primary older
+   * than the newest as a rollback (warn + metric), so every replica and every restart converges on
+   * the same version without writing anything to disk.
+   *
+   * Implement it where the KMS lets the primary point back at an older version and versions can be
+   * listed cheaply: `local` (highest version in the key file), GCP (list CryptoKeyVersions with
+   * filter `state=ENABLED`, highest numeric version id; the ordinal must match currentVersion's),
+   * Azure (list the key's versions, newest enabled by `createdOn`). Leave it out where new
+   * versions are always the primary (AWS, Vault transit: latest_version). A rejection fails the
+   * probe like currentVersion() would (so missing list permission shows up at start-up).
+   */
+  newestVersion?(signal: AbortSignal): Promise<KeyVersionInfo | undefined>;
+
+  /**
    * Optional: register a callback for out-of-band hints that the current version may have changed
    * (e.g. the local key file was rewritten). The rotation watcher probes soon after a hint.
    */

@@ -41,6 +41,8 @@ export class Metrics implements ProviderMetrics {
   readonly keyIdInfo: Gauge<'key_id' | 'provider'>;
   readonly kekRotations: Counter<'provider'>;
   readonly rollbackRefusals: Counter<'provider'>;
+  readonly rollbackActive: Gauge<'provider'>;
+  readonly keyIdLastChange: Gauge;
   readonly decryptsByKeyAge: Counter<'key'>;
   readonly healthy: Gauge;
   readonly ready: Gauge;
@@ -152,6 +154,17 @@ export class Metrics implements ProviderMetrics {
       name: 'kms_plugin_kek_rollback_refusals_total',
       help: 'Probes that saw the remote primary move back to an older version; the plugin kept the newer one.',
       labelNames: ['provider'],
+      ...r,
+    });
+    this.rollbackActive = new Gauge({
+      name: 'kms_plugin_kek_rollback_active',
+      help: '1 while the remote primary points at an older key version than the one the plugin keeps using (alert on it).',
+      labelNames: ['provider'],
+      ...r,
+    });
+    this.keyIdLastChange = new Gauge({
+      name: 'kms_plugin_key_id_last_change_timestamp_seconds',
+      help: 'Unix time the current key_id was adopted (start-up or KEK rotation); start a storage migration 3 + N + M minutes after a change.',
       ...r,
     });
     this.decryptsByKeyAge = new Counter({

@@ -2,19 +2,38 @@
  * A KMS v2 client over a Unix socket (grpc-js), used by `probe` and by tests. It dials the way
  * kube-apiserver does: one connection, plaintext HTTP/2, :authority "localhost", a deadline per
  * call, wait-for-ready.
+ *
+ * An abstract endpoint (unix:///@name) is reached through a private in-process forwarder (see
+ * ./abstract-socket.ts), because grpc-js, like Node's net module, cannot dial the exact-length
+ * abstract name that kube-apiserver and our server use.
  */
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { METHODS, type DecryptRequest, type DecryptResponse, type EncryptRequest, type EncryptResponse, type StatusResponse } from './proto.js';
+import { Client, credentials, Metadata, status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { forwardToAbstract, type AbstractForwarder } from './abstract-socket.js';
+import {
+  METHODS,
+  type DecryptRequest,
+  type DecryptResponse,
+  type EncryptRequest,
+  type EncryptResponse,
+  type StatusResponse,
+} from './proto.js';
 import { kmsServiceDefinition } from './proto.js';
 import { parseEndpoint } from './socket.js';
 
 export class KmsClient {
   private readonly client: Client;
+  private readonly forwarder: AbstractForwarder | undefined;
 
   /** `endpoint` is unix:///path or unix:///@name (as in the EncryptionConfiguration). */
   constructor(endpoint: string, options: { waitForReady?: boolean } = {}) {
     const ep = parseEndpoint(endpoint);
-    const target = ep.kind === 'abstract' ? `unix:\0${ep.name}` : `unix://${ep.path}`;
+    let target: string;
+    if (ep.kind === 'abstract') {
+      this.forwarder = forwardToAbstract(ep.name);
+      target = `unix://${this.forwarder.path}`;
+    } else {
+      target = `unix://${ep.path}`;
+    }
     this.client = new Client(target, credentials.createInsecure(), {
       'grpc.default_authority': 'localhost',
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
@@ -38,6 +57,7 @@ export class KmsClient {
 
   close(): void {
     this.client.close();
+    this.forwarder?.close();
   }
 
   private call<Req, Res>(method: string, req: Req, timeoutMs: number): Promise<Res> {
@@ -52,8 +72,15 @@ export class KmsClient {
         req,
         new Metadata({ waitForReady: this.waitForReady }),
         { deadline: Date.now() + timeoutMs },
-        (err: ServiceError | null, res?: Res) => (err ? reject(err) : resolve(res as Res)),
+        (err: ServiceError | null, res?: Res) => (err ? reject(this.explain(err)) : resolve(res as Res)),
       );
     });
+  }
+
+  /** Adds why the abstract socket could not be reached (e.g. ECONNREFUSED) to UNAVAILABLE errors. */
+  private explain(err: ServiceError): ServiceError {
+    const why = this.forwarder?.lastError;
+    if (err.code === grpcStatus.UNAVAILABLE && why) err.details = `${err.details} (${why})`;
+    return err;
   }
 }

@@ -9,10 +9,13 @@
  *
  * Used by test/conformance/*.test.ts for every provider (see defineApiserverConformance).
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsClient } from '../../src/server/client.js';
 import { StatusValidator, annotationProblems, encryptResponseProblems, keyIdProblems, type Profile } from './apiserver-rules.js';
-import { decodeEncryptedObject, encodeEncryptedObject, type EncryptedObject } from './encrypted-object.js';
+import { decodeEncryptedObject, encodeEncryptedObject, type EncryptedObject } from '../../src/cli/etcd/encrypted-object.js';
+import { gcmOpen, gcmSeal, hkdfExpandSha256 } from '../../src/cli/etcd/hkdf.js';
+
+export { hkdfExpandSha256 };
 
 export class ViolationError extends Error {
   constructor(
@@ -21,17 +24,6 @@ export class ViolationError extends Error {
   ) {
     super(`${step}: ${problems.join('; ')}`);
   }
-}
-
-/** HKDF-Expand (RFC 5869) with SHA-256, first 32 bytes: what the apiserver's KDF does (no extract). */
-export function hkdfExpandSha256(prk: Buffer, info: Buffer, length = 32): Buffer {
-  const blocks: Buffer[] = [];
-  let prev = Buffer.alloc(0);
-  for (let i = 1; Buffer.concat(blocks).length < length; i++) {
-    prev = createHmac('sha256', prk).update(Buffer.concat([prev, info, Buffer.from([i])])).digest();
-    blocks.push(prev);
-  }
-  return Buffer.concat(blocks).subarray(0, length);
 }
 
 interface WriteState {
@@ -190,17 +182,4 @@ export class ApiserverEmulator {
     }
     return Buffer.concat(parts).toString('hex');
   }
-}
-
-function gcmSeal(key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  return Buffer.concat([nonce, c.update(plaintext), c.final(), c.getAuthTag()]);
-}
-
-function gcmOpen(key: Buffer, data: Buffer, aad: Buffer): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
-  d.setAAD(aad);
-  d.setAuthTag(data.subarray(data.length - 16));
-  return Buffer.concat([d.update(data.subarray(12, data.length - 16)), d.final()]);
 }

@@ -1,8 +1,336 @@
+/**
+ * The `aws:` config section (provider: aws) and its flags. See docs/providers/aws.md.
+ */
 import { z } from 'zod';
-import type { FlagSpec } from '../fields.js';
+import { bool, duration, int, nonEmpty, type FlagSpec } from '../fields.js';
+import {
+  KEY_ID_FORMS,
+  isRegion,
+  isRoleArn,
+  parseKeyArn,
+  parseKeyIdentifier,
+} from '../../kek/aws/identifiers.js';
 
-// Placeholder: the aws provider's section is defined by its own issue.
-export const awsSchema = z.strictObject({});
-export type AwsConfig = z.infer<typeof awsSchema>;
+/** The EncryptionContext used when none is configured. It is bound into every wrapped DEK. */
+export const DEFAULT_AWS_ENCRYPTION_CONTEXT: Readonly<Record<string, string>> = Object.freeze({
+  'k8s-kms-plugin': 'dek-wrap',
+});
 
-export const awsFlags: FlagSpec[] = [];
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** An http(s) endpoint; plain http only to loopback (the Encrypt body carries the DEK). */
+function endpointField(field: string) {
+  return z
+    .string()
+    .trim()
+    .superRefine((v, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(v);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a URL like https://vpce-0abc.kms.us-east-1.vpce.amazonaws.com; got ${JSON.stringify(v)}`,
+        });
+        return;
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must be an https:// URL; got ${JSON.stringify(v)}`,
+        });
+      } else if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `plain http is allowed only to loopback (127.0.0.1, localhost), because requests carry DEKs; use https:// for ${url.host}`,
+        });
+      }
+      if (url.pathname !== '/' && url.pathname !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must not have a path (got "${url.pathname}"); give only scheme://host[:port]`,
+        });
+      }
+    });
+}
+
+const CONTEXT_HELP = 'a mapping (YAML) or "key=value,key2=value2" (flag/env)';
+
+/** EncryptionContext: a YAML mapping, or a list of "key=value" strings from a flag/env var. */
+const encryptionContextField = z
+  .union([z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), z.array(z.string())], {
+    error: `expected ${CONTEXT_HELP}`,
+  })
+  .transform((v, ctx) => {
+    const out: Record<string, string> = {};
+    const entries: Array<[string, string]> = Array.isArray(v)
+      ? v.map((item) => {
+          const i = item.indexOf('=');
+          if (i <= 0) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `entry ${JSON.stringify(item)} is not key=value; expected ${CONTEXT_HELP}`,
+            });
+            return ['', ''];
+          }
+          return [item.slice(0, i).trim(), item.slice(i + 1).trim()];
+        })
+      : Object.entries(v).map(([k, val]) => [k.trim(), String(val)]);
+    for (const [k, val] of entries) {
+      if (k === '' && val === '') continue; // already reported
+      if (k === '' || val === '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `keys and values must not be empty (got ${JSON.stringify(k)}=${JSON.stringify(val)})`,
+        });
+      } else if (k.toLowerCase().startsWith('aws')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `key ${JSON.stringify(k)}: keys starting with "aws" are reserved by AWS; rename it`,
+        });
+      } else if (k in out && out[k] !== val) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `key ${JSON.stringify(k)} is given twice with different values`,
+        });
+      }
+      out[k] = val;
+    }
+    if (Object.keys(out).length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must contain at least one key=value pair (it binds every wrapped DEK to this purpose); remove the field to use the default k8s-kms-plugin=dek-wrap`,
+      });
+    }
+    return out;
+  });
+
+export const awsSchema = z
+  .strictObject({
+    /** The KMS key: key ARN, key id, alias (alias/NAME) or alias ARN. A key ARN is the most robust choice. */
+    keyId: nonEmpty(`aws.keyId (${KEY_ID_FORMS})`),
+    /** Region of the key. Optional when keyId is an ARN (which carries its region). */
+    region: z.string().trim().optional(),
+    /** Endpoint override, e.g. a VPC interface endpoint (https://vpce-....kms.REGION.vpce.amazonaws.com). */
+    endpoint: endpointField('aws.endpoint').optional(),
+    /** Use the region's FIPS 140 endpoint (kms-fips.REGION.amazonaws.com). */
+    fips: bool.default(false),
+    /** Shared-config profile for the default credential chain (otherwise AWS_PROFILE or "default"). */
+    profile: z.string().trim().min(1).optional(),
+    /** IAM role to assume (sts:AssumeRole) on top of the default credential chain. */
+    roleArn: z.string().trim().optional(),
+    /** Session name for roleArn (shows up in CloudTrail). */
+    roleSessionName: z
+      .string()
+      .trim()
+      .regex(/^[\w+=,.@-]{2,64}$/, { message: 'expected 2-64 characters from letters, digits and +=,.@_-' })
+      .default('k8s-kms-plugin'),
+    /** External id required by the role's trust policy, if any. */
+    externalId: z.string().trim().min(2).max(1224).optional(),
+    /** STS endpoint override for roleArn (otherwise the regional STS endpoint, or AWS_ENDPOINT_URL_STS). */
+    stsEndpoint: endpointField('aws.stsEndpoint').optional(),
+    /** Cluster name, added to the EncryptionContext as `cluster=<name>` (shows up in CloudTrail). */
+    cluster: z
+      .string()
+      .trim()
+      .min(1, { message: 'must not be empty; remove the field instead' })
+      .max(256, { message: 'must be at most 256 characters' })
+      .optional(),
+    /**
+     * EncryptionContext sent with every Encrypt and Decrypt (KMS binds it into the ciphertext).
+     * Default {"k8s-kms-plugin": "dek-wrap"}. Changing it gives a new key_id; older DEKs keep needing
+     * the old context (configure it in a decryptOnly entry).
+     */
+    encryptionContext: encryptionContextField.optional(),
+    /** Further key ARNs this provider may be asked to unwrap (e.g. the key an alias pointed to before). */
+    decryptKeyArns: z.array(z.string().trim()).default([]),
+    /** Cap on one remote attempt (the caller's deadline still wins). */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).default(2000),
+    /** TCP/TLS connect timeout. */
+    connectTimeout: duration('1s', { min: 50, max: 60_000 }).default(1000),
+    /** Attempts per call, including the first (retries only throttling and transient failures, within the deadline). */
+    maxAttempts: int('aws.maxAttempts', 1, 10).default(4),
+    /** Concurrent KMS calls allowed. */
+    concurrency: int('aws.concurrency', 1, 1024).default(16),
+  })
+  .superRefine((v, ctx) => {
+    const id = parseKeyIdentifier(v.keyId);
+    if ('error' in id) {
+      ctx.addIssue({ code: 'custom', path: ['keyId'], message: id.error });
+    } else if (v.region === undefined || v.region === '') {
+      if (!id.region) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['region'],
+          message: `is required because aws.keyId "${id.raw}" is not an ARN: set aws.region (--aws-region, KMS_PLUGIN_AWS_REGION), or give the key as an ARN, which carries its region`,
+        });
+      }
+    } else if (id.region && id.region !== v.region) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['region'],
+        message: `"${v.region}" does not match the region of aws.keyId (${id.region}); a KMS key lives in one region: remove aws.region or use the key's region`,
+      });
+    }
+    if (v.region !== undefined && v.region !== '' && !isRegion(v.region)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['region'],
+        message: `"${v.region}" is not an AWS region name (like us-east-1 or eu-central-1)`,
+      });
+    }
+    if (v.fips && v.endpoint) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fips'],
+        message:
+          'cannot be combined with aws.endpoint: either set the FIPS endpoint URL as aws.endpoint, or remove aws.endpoint',
+      });
+    }
+    if (v.roleArn !== undefined && !isRoleArn(v.roleArn)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['roleArn'],
+        message: `"${v.roleArn}" is not an IAM role ARN: expected arn:aws:iam::ACCOUNT(12 digits):role/NAME`,
+      });
+    }
+    if (v.roleArn === undefined && (v.externalId !== undefined || v.stsEndpoint !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [v.externalId !== undefined ? 'externalId' : 'stsEndpoint'],
+        message: 'only applies with aws.roleArn: set aws.roleArn or remove this field',
+      });
+    }
+    if (
+      v.cluster !== undefined &&
+      v.encryptionContext?.cluster !== undefined &&
+      v.encryptionContext.cluster !== v.cluster
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: `conflicts with aws.encryptionContext.cluster ("${v.encryptionContext.cluster}"): set the cluster in one place`,
+      });
+    }
+    v.decryptKeyArns.forEach((arn, i) => {
+      if (!parseKeyArn(arn)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['decryptKeyArns', i],
+          message: `"${arn}" is not a key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID); aliases cannot be used here because they move`,
+        });
+      }
+    });
+  });
+
+export type AwsConfig = z.output<typeof awsSchema>;
+export type AwsConfigInput = z.input<typeof awsSchema>;
+
+/** The EncryptionContext the provider sends: the configured (or default) pairs plus `cluster`. */
+export function effectiveEncryptionContext(
+  config: Pick<AwsConfig, 'encryptionContext' | 'cluster'>,
+): Record<string, string> {
+  const base = { ...(config.encryptionContext ?? DEFAULT_AWS_ENCRYPTION_CONTEXT) };
+  if (config.cluster !== undefined) base.cluster = config.cluster;
+  return base;
+}
+
+export const awsFlags: FlagSpec[] = [
+  {
+    name: 'aws-key-id',
+    path: ['aws', 'keyId'],
+    type: 'string',
+    arg: 'KEY',
+    description: 'aws provider: key ARN, key id, alias/NAME or alias ARN',
+  },
+  {
+    name: 'aws-region',
+    path: ['aws', 'region'],
+    type: 'string',
+    arg: 'REGION',
+    description: 'aws provider: region (optional when the key is an ARN)',
+  },
+  {
+    name: 'aws-endpoint',
+    path: ['aws', 'endpoint'],
+    type: 'string',
+    arg: 'URL',
+    description: 'aws provider: KMS endpoint override (VPC endpoint)',
+  },
+  {
+    name: 'aws-fips',
+    path: ['aws', 'fips'],
+    type: 'boolean',
+    description: 'aws provider: use the FIPS endpoint',
+  },
+  {
+    name: 'aws-profile',
+    path: ['aws', 'profile'],
+    type: 'string',
+    arg: 'NAME',
+    description: 'aws provider: shared-config profile',
+  },
+  {
+    name: 'aws-role-arn',
+    path: ['aws', 'roleArn'],
+    type: 'string',
+    arg: 'ARN',
+    description: 'aws provider: IAM role to assume',
+  },
+  {
+    name: 'aws-role-session-name',
+    path: ['aws', 'roleSessionName'],
+    type: 'string',
+    arg: 'NAME',
+    description: 'aws provider: session name for --aws-role-arn',
+  },
+  {
+    name: 'aws-external-id',
+    path: ['aws', 'externalId'],
+    type: 'string',
+    arg: 'ID',
+    description: 'aws provider: external id for --aws-role-arn',
+  },
+  {
+    name: 'aws-sts-endpoint',
+    path: ['aws', 'stsEndpoint'],
+    type: 'string',
+    arg: 'URL',
+    description: 'aws provider: STS endpoint override for --aws-role-arn',
+  },
+  {
+    name: 'aws-cluster',
+    path: ['aws', 'cluster'],
+    type: 'string',
+    arg: 'NAME',
+    description: 'aws provider: cluster name added to the EncryptionContext',
+  },
+  {
+    name: 'aws-encryption-context',
+    path: ['aws', 'encryptionContext'],
+    type: 'list',
+    arg: 'K=V,...',
+    description: 'aws provider: EncryptionContext pairs (default k8s-kms-plugin=dek-wrap)',
+  },
+  {
+    name: 'aws-decrypt-key-arns',
+    path: ['aws', 'decryptKeyArns'],
+    type: 'list',
+    arg: 'ARN,...',
+    description: 'aws provider: further key ARNs accepted for unwrap',
+  },
+  {
+    name: 'aws-attempt-timeout',
+    path: ['aws', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description: 'aws provider: cap on one KMS attempt, e.g. 2s',
+  },
+  {
+    name: 'aws-max-attempts',
+    path: ['aws', 'maxAttempts'],
+    type: 'number',
+    arg: 'N',
+    description: 'aws provider: attempts per KMS call (retries within the deadline)',
+  },
+];

@@ -1,8 +1,188 @@
+/**
+ * The `gcp:` section: a Google Cloud KMS CryptoKey used as the KEK. The plugin always wraps with
+ * the CryptoKey's current primary CryptoKeyVersion and unwraps with the CryptoKey name (the
+ * ciphertext names its own version). See docs/providers/gcp.md.
+ */
 import { z } from 'zod';
-import type { FlagSpec } from '../fields.js';
+import { bool, duration, int, type FlagSpec } from '../fields.js';
 
-// Placeholder: the gcp provider's section is defined by its own issue.
-export const gcpSchema = z.strictObject({});
+/** projects/P/locations/L/keyRings/R/cryptoKeys/K, with the segment rules Cloud KMS enforces. */
+const PROJECT = String.raw`(?:[a-z][a-z0-9.:-]{0,98}[a-z0-9]|[0-9]{1,19})`;
+const LOCATION = String.raw`[a-z][a-z0-9-]{0,62}`;
+const RESOURCE_ID = String.raw`[a-zA-Z0-9_-]{1,63}`;
+export const CRYPTO_KEY_NAME = new RegExp(
+  `^projects/${PROJECT}/locations/${LOCATION}/keyRings/${RESOURCE_ID}/cryptoKeys/${RESOURCE_ID}$`,
+);
+const EXAMPLE = 'projects/my-project/locations/europe-west1/keyRings/k8s/cryptoKeys/etcd';
+
+/**
+ * Explains what is wrong with a CryptoKey resource name, or returns undefined when it is fine.
+ * Exported so `probe` and the provider can give the same message.
+ */
+export function cryptoKeyNameProblem(name: string): string | undefined {
+  if (CRYPTO_KEY_NAME.test(name)) return undefined;
+  const hint = `expected projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY, e.g. ${EXAMPLE}`;
+  if (/^\/\/cloudkms\.googleapis\.com\//.test(name)) {
+    return `remove the "//cloudkms.googleapis.com/" prefix (${hint})`;
+  }
+  if (/^https?:\/\//.test(name)) return `give the resource name, not a URL (${hint})`;
+  if (/\/cryptoKeyVersions(\/|$)/.test(name)) {
+    return `name the CryptoKey, not a CryptoKeyVersion: drop "/cryptoKeyVersions/..."; the plugin follows the key's primary version (${hint})`;
+  }
+  if (/\s/.test(name)) return `must not contain spaces (${hint})`;
+  if (/\/$/.test(name)) return `must not end with "/" (${hint})`;
+  const parts = name.split('/');
+  const labels = ['projects', 'locations', 'keyRings', 'cryptoKeys'];
+  for (let i = 0; i < labels.length; i++) {
+    if (parts[i * 2] !== labels[i]) {
+      return `segment ${i * 2 + 1} should be "${labels[i]}", got ${JSON.stringify(parts[i * 2] ?? '')} (${hint})`;
+    }
+    if (!parts[i * 2 + 1]) return `the ${labels[i]} id is missing (${hint})`;
+  }
+  if (parts.length > 8) return `has extra segments after the CryptoKey id (${hint})`;
+  return `one of the ids has characters Cloud KMS does not allow (ids are 1-63 of [a-zA-Z0-9_-]) (${hint})`;
+}
+
+const keyName = z
+  .string({ error: `expected gcp.keyName, the CryptoKey resource name, e.g. ${EXAMPLE}` })
+  .trim()
+  .superRefine((v, ctx) => {
+    const problem = cryptoKeyNameProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const endpoint = z
+  .string()
+  .trim()
+  .refine((s) => /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(s), {
+    message:
+      'expected host or host:port, e.g. cloudkms.googleapis.com:443, europe-west1-cloudkms.googleapis.com or 127.0.0.1:9443 (no scheme, no path)',
+  });
+
+/** AAD bound to every wrapped DEK. Changing it makes DEKs wrapped before unreadable: see the docs. */
+export const DEFAULT_GCP_AAD = 'k8s-kms-plugin/dek/v1';
+
+export const gcpSchema = z
+  .strictObject({
+    /** The CryptoKey (purpose ENCRYPT_DECRYPT): projects/P/locations/L/keyRings/R/cryptoKeys/K. */
+    keyName,
+    /**
+     * Service account key or workload identity federation (external_account) JSON. Unset: Application
+     * Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the GKE/GCE metadata server).
+     */
+    credentialsFile: z
+      .string()
+      .trim()
+      .min(1, { message: 'must not be empty: give a path or leave it out for ADC' })
+      .optional(),
+    /** API endpoint host[:port] (regional, private service connect, or a test fake). Default cloudkms.googleapis.com:443. */
+    endpoint: endpoint.optional(),
+    /** PEM CA bundle to trust for `endpoint` instead of the system roots (e.g. a TLS-inspecting proxy or a test fake). */
+    caFile: z.string().trim().min(1).optional(),
+    /**
+     * Plaintext gRPC, no credentials sent. Only for local fakes and tests: requires `endpoint` on a
+     * loopback address.
+     */
+    insecure: bool.default(false),
+    /** Additional authenticated data sent with every Encrypt and Decrypt (UTF-8, at most 64 KiB). */
+    aad: z
+      .string()
+      .min(1, { message: 'must not be empty: leave it out to use the default' })
+      .refine((s) => Buffer.byteLength(s, 'utf8') <= 65_536, {
+        message: 'must be at most 64 KiB (Cloud KMS limit)',
+      })
+      .default(DEFAULT_GCP_AAD),
+    /** Cap on one remote call (the caller's deadline still wins). */
+    callTimeout: duration('2s', { min: 50, max: 60_000 }).default(2000),
+    /** Attempts per operation, including the first, inside the caller's deadline. */
+    maxAttempts: int('gcp.maxAttempts', 1, 10).default(4),
+    /** Concurrent calls to Cloud KMS. */
+    concurrency: int('gcp.concurrency', 1, 256).default(16),
+  })
+  .superRefine((v, ctx) => {
+    if (v.insecure && v.endpoint === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['insecure'],
+        message: 'insecure needs gcp.endpoint (a loopback test server); it is never used against Google',
+      });
+    }
+    if (v.insecure && v.endpoint !== undefined && !isLoopback(v.endpoint)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['insecure'],
+        message: `insecure is allowed only with a loopback endpoint (127.0.0.1, [::1], localhost); got ${v.endpoint}`,
+      });
+    }
+    if (v.insecure && v.caFile !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['caFile'],
+        message: 'caFile and insecure exclude each other: choose TLS or plaintext',
+      });
+    }
+  });
 export type GcpConfig = z.infer<typeof gcpSchema>;
 
-export const gcpFlags: FlagSpec[] = [];
+export function isLoopback(endpointText: string): boolean {
+  const host = endpointText.replace(/:\d{1,5}$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export const gcpFlags: FlagSpec[] = [
+  {
+    name: 'gcp-key-name',
+    path: ['gcp', 'keyName'],
+    type: 'string',
+    arg: 'NAME',
+    description: 'gcp provider: CryptoKey, projects/P/locations/L/keyRings/R/cryptoKeys/K',
+  },
+  {
+    name: 'gcp-credentials-file',
+    path: ['gcp', 'credentialsFile'],
+    type: 'string',
+    arg: 'PATH',
+    description: 'gcp provider: service account or workload identity federation JSON (default: ADC)',
+  },
+  {
+    name: 'gcp-endpoint',
+    path: ['gcp', 'endpoint'],
+    type: 'string',
+    arg: 'HOST[:PORT]',
+    description: 'gcp provider: Cloud KMS API endpoint (default cloudkms.googleapis.com:443)',
+  },
+  {
+    name: 'gcp-ca-file',
+    path: ['gcp', 'caFile'],
+    type: 'string',
+    arg: 'PATH',
+    description: 'gcp provider: PEM CA bundle for the endpoint instead of system roots',
+  },
+  {
+    name: 'gcp-insecure',
+    path: ['gcp', 'insecure'],
+    type: 'boolean',
+    description: 'gcp provider: plaintext gRPC without credentials to a loopback endpoint (tests only)',
+  },
+  {
+    name: 'gcp-aad',
+    path: ['gcp', 'aad'],
+    type: 'string',
+    arg: 'TEXT',
+    description: `gcp provider: additional authenticated data on every call (default "${DEFAULT_GCP_AAD}")`,
+  },
+  {
+    name: 'gcp-call-timeout',
+    path: ['gcp', 'callTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description: 'gcp provider: cap on one Cloud KMS call, e.g. 2s (the caller deadline still wins)',
+  },
+  {
+    name: 'gcp-max-attempts',
+    path: ['gcp', 'maxAttempts'],
+    type: 'number',
+    arg: 'N',
+    description: 'gcp provider: attempts per operation inside the deadline (default 4)',
+  },
+];

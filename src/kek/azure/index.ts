@@ -1,8 +1,17 @@
+/**
+ * Azure Key Vault / Managed HSM KEK provider: `provider: azure` with the `azure:` section
+ * (src/config/providers/azure.ts). See docs/providers/azure.md.
+ */
 import type { AzureConfig } from '../../config/providers/azure.js';
-import { InvalidInputError } from '../errors.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
+import { AzureKekProvider, type AzureProviderOptions } from './provider.js';
 
-// Placeholder until the azure provider lands (its own issue).
-export async function createProvider(_config: AzureConfig, _deps: ProviderDeps): Promise<KekProvider> {
-  throw new InvalidInputError('the azure provider is not available in this build');
+export { AzureKekProvider, type AzureProviderOptions };
+
+export async function createProvider(
+  config: AzureConfig,
+  deps: ProviderDeps,
+  options?: AzureProviderOptions,
+): Promise<KekProvider> {
+  return new AzureKekProvider(config, deps, options);
 }

@@ -9,7 +9,18 @@
  * The file holds key material: mode 0600, written atomically (temp file + fsync + rename).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchownSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InvalidInputError, PermissionDeniedError } from '../errors.js';
 
@@ -28,7 +39,11 @@ export interface KeyFile {
 }
 
 export function generateKeyFile(now = new Date()): KeyFile {
-  return { id: randomUUID(), primary: 1, keys: [{ version: 1, created: now.toISOString(), key: randomBytes(32) }] };
+  return {
+    id: randomUUID(),
+    primary: 1,
+    keys: [{ version: 1, created: now.toISOString(), key: randomBytes(32) }],
+  };
 }
 
 /** Adds a new version and makes it primary (what `rotate` does). Returns the new version number. */
@@ -39,13 +54,29 @@ export function addVersion(file: KeyFile, now = new Date()): number {
   return version;
 }
 
-/** Removes a non-primary version (data wrapped under it becomes undecryptable). */
+/**
+ * Removes an old version (data wrapped under it becomes undecryptable). Refuses the primary, and
+ * any version newer than it: the plugin always wraps with the newest version, so retiring that one
+ * would make an older version current again under its old key_id.
+ */
 export function retireVersion(file: KeyFile, version: number): void {
   if (file.primary === version) {
-    throw new InvalidInputError(`version ${version} is the primary: rotate to a new version first, then retire it after re-encrypting`);
+    throw new InvalidInputError(
+      `version ${version} is the primary: rotate to a new version first, then retire it after re-encrypting`,
+    );
+  }
+  const newest = Math.max(...file.keys.map((k) => k.version));
+  if (version > file.primary && file.keys.some((k) => k.version === version)) {
+    throw new InvalidInputError(
+      `version ${version} is newer than the primary (${file.primary}) and the plugin wraps with the newest version (${newest}): ` +
+        `run \`rotate\` first (it adds a newer primary), then retire ${version} once no data needs it`,
+    );
   }
   const i = file.keys.findIndex((k) => k.version === version);
-  if (i < 0) throw new InvalidInputError(`version ${version} is not in the key file (have: ${file.keys.map((k) => k.version).join(', ')})`);
+  if (i < 0)
+    throw new InvalidInputError(
+      `version ${version} is not in the key file (have: ${file.keys.map((k) => k.version).join(', ')})`,
+    );
   file.keys[i].key.fill(0);
   file.keys.splice(i, 1);
 }
@@ -66,7 +97,9 @@ export function serializeKeyFile(file: KeyFile): string {
 
 export function parseKeyFile(text: string, path: string): KeyFile {
   const bad = (why: string): never => {
-    throw new InvalidInputError(`key file ${path}: ${why} (create one with \`k8s-kms-plugin keygen --out ${path}\`)`);
+    throw new InvalidInputError(
+      `key file ${path}: ${why} (create one with \`k8s-kms-plugin keygen --out ${path}\`)`,
+    );
   };
   let doc: unknown;
   try {
@@ -78,21 +111,25 @@ export function parseKeyFile(text: string, path: string): KeyFile {
   const o = doc as Record<string, unknown>;
   if (o.kind !== KEYFILE_KIND) bad(`"kind" must be "${KEYFILE_KIND}"`);
   if (o.formatVersion !== 1) bad('unsupported "formatVersion" (expected 1)');
-  if (typeof o.id !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(o.id)) bad('"id" must be the UUID keygen wrote');
+  if (typeof o.id !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(o.id))
+    bad('"id" must be the UUID keygen wrote');
   if (!Array.isArray(o.keys) || o.keys.length === 0) bad('"keys" must list at least one key');
   const keys: LocalKey[] = [];
   for (const [i, raw] of (o.keys as unknown[]).entries()) {
     const k = raw as Record<string, unknown>;
     if (typeof k !== 'object' || k === null) bad(`keys[${i}] is not an object`);
-    if (typeof k.version !== 'number' || !Number.isSafeInteger(k.version) || k.version < 1) bad(`keys[${i}].version must be a positive integer`);
-    if (typeof k.created !== 'string' || Number.isNaN(Date.parse(k.created))) bad(`keys[${i}].created must be an ISO timestamp`);
+    if (typeof k.version !== 'number' || !Number.isSafeInteger(k.version) || k.version < 1)
+      bad(`keys[${i}].version must be a positive integer`);
+    if (typeof k.created !== 'string' || Number.isNaN(Date.parse(k.created)))
+      bad(`keys[${i}].created must be an ISO timestamp`);
     if (typeof k.key !== 'string') bad(`keys[${i}].key must be base64`);
     const key = Buffer.from(k.key as string, 'base64');
     if (key.length !== 32) bad(`keys[${i}].key must be 32 bytes (base64 of a 256-bit key)`);
     if (keys.some((x) => x.version === k.version)) bad(`version ${String(k.version)} appears twice`);
     keys.push({ version: k.version as number, created: k.created as string, key });
   }
-  if (typeof o.primary !== 'number' || !keys.some((k) => k.version === o.primary)) bad('"primary" must name one of the versions in "keys"');
+  if (typeof o.primary !== 'number' || !keys.some((k) => k.version === o.primary))
+    bad('"primary" must name one of the versions in "keys"');
   return { id: o.id as string, primary: o.primary as number, keys };
 }
 
@@ -101,14 +138,23 @@ export interface ReadOptions {
 }
 
 /** Reads and validates a key file, refusing one that group or others can read (unless allowed). */
-export function readKeyFile(path: string, options: ReadOptions = {}): { file: KeyFile; mtimeMs: number; ino: number } {
+export function readKeyFile(
+  path: string,
+  options: ReadOptions = {},
+): { file: KeyFile; mtimeMs: number; ino: number } {
   let st;
   try {
     st = statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InvalidInputError(`key file ${path} does not exist: create it with \`k8s-kms-plugin keygen --out ${path}\``);
-    if (code === 'EACCES') throw new PermissionDeniedError(`key file ${path} is not readable by this user: check its owner and mode`);
+    if (code === 'ENOENT')
+      throw new InvalidInputError(
+        `key file ${path} does not exist: create it with \`k8s-kms-plugin keygen --out ${path}\``,
+      );
+    if (code === 'EACCES')
+      throw new PermissionDeniedError(
+        `key file ${path} is not readable by this user: check its owner and mode`,
+      );
     throw new InvalidInputError(`key file ${path}: cannot stat (${code ?? 'error'})`);
   }
   if (!st.isFile()) throw new InvalidInputError(`key file ${path} is not a regular file`);
@@ -122,26 +168,56 @@ export function readKeyFile(path: string, options: ReadOptions = {}): { file: Ke
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new PermissionDeniedError(`key file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new PermissionDeniedError(
+      `key file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   return { file: parseKeyFile(text, path), mtimeMs: st.mtimeMs, ino: st.ino };
 }
 
-/** Writes atomically with mode 0600: a temp file in the same directory, fsync, rename over. */
-export function writeKeyFile(path: string, file: KeyFile, options: { exclusive?: boolean } = {}): void {
+/**
+ * Writes atomically with mode 0600: a temp file in the same directory, fsync, rename over.
+ * `keepOwner`: give the new file the owner and group of the file it replaces (so `rotate` run as
+ * root does not leave a file the plugin's user cannot read); fails rather than change the owner.
+ */
+export function writeKeyFile(
+  path: string,
+  file: KeyFile,
+  options: { exclusive?: boolean; keepOwner?: boolean } = {},
+): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (options.exclusive) {
     try {
       statSync(path);
-      throw new InvalidInputError(`${path} already exists: refusing to overwrite a key file (that would destroy the keys in it)`);
+      throw new InvalidInputError(
+        `${path} already exists: refusing to overwrite a key file (that would destroy the keys in it)`,
+      );
     } catch (err) {
       if (err instanceof InvalidInputError) throw err;
     }
   }
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let owner: { uid: number; gid: number } | undefined;
+  if (options.keepOwner) {
+    try {
+      const st = statSync(path);
+      owner = { uid: st.uid, gid: st.gid };
+    } catch {
+      owner = undefined; // nothing to keep
+    }
+  }
   const fd = openSync(tmp, 'wx', 0o600);
   try {
+    if (owner && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } catch {
+        throw new PermissionDeniedError(
+          `cannot give the new ${path} its current owner ${owner.uid}:${owner.gid}: run this as that user or as root`,
+        );
+      }
+    }
     writeSync(fd, serializeKeyFile(file));
     fsyncSync(fd);
   } catch (err) {

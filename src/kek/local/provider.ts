@@ -9,7 +9,13 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { LocalConfig } from '../../config/providers/local.js';
-import { CorruptError, InvalidInputError, UnauthenticatedError, UnknownKeyError, abortReasonToError } from '../errors.js';
+import {
+  CorruptError,
+  InvalidInputError,
+  UnauthenticatedError,
+  UnknownKeyError,
+  abortReasonToError,
+} from '../errors.js';
 import type { KekProvider, KekRef, KeyVersionInfo, ProviderDeps, WrapResult } from '../types.js';
 import { readKeyFile, zeroKeyFile, type KeyFile, type LocalKey } from './keyfile.js';
 
@@ -52,6 +58,17 @@ export class LocalProvider implements KekProvider {
     return { ref: this.refFor(key), state: 'enabled', ordinal: key.version };
   }
 
+  /**
+   * The highest version in the key file. The watcher wraps with it even if "primary" was edited
+   * back to an older version, so no restart ever reuses an older version's key_id.
+   */
+  async newestVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
+    if (signal.aborted) throw abortReasonToError(signal, 'local newestVersion');
+    this.reloadIfChanged();
+    const key = this.file.keys.reduce((a, b) => (b.version > a.version ? b : a));
+    return { ref: this.refFor(key), state: 'enabled', ordinal: key.version };
+  }
+
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
     if (signal.aborted) throw abortReasonToError(signal, 'local wrap');
     const ref = version.ref;
@@ -74,14 +91,20 @@ export class LocalProvider implements KekProvider {
       if (!(err instanceof UnknownKeyError)) throw err;
       key = this.resolve(ref);
     }
-    if (wrapped.length < NONCE + TAG + 1) throw new CorruptError('local: wrapped DEK is too short');
+    if (wrapped.length < NONCE + TAG + 1)
+      throw new UnauthenticatedError('local: wrapped DEK is too short to be one this key file made');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.key, wrapped.subarray(0, NONCE));
       decipher.setAAD(aad(ref));
       decipher.setAuthTag(wrapped.subarray(wrapped.length - TAG));
-      return Buffer.concat([decipher.update(wrapped.subarray(NONCE, wrapped.length - TAG)), decipher.final()]);
+      return Buffer.concat([
+        decipher.update(wrapped.subarray(NONCE, wrapped.length - TAG)),
+        decipher.final(),
+      ]);
     } catch {
-      throw new UnauthenticatedError(`local: wrapped DEK failed authentication under key version ${key.version}`);
+      throw new UnauthenticatedError(
+        `local: wrapped DEK failed authentication under key version ${key.version}`,
+      );
     }
   }
 
@@ -101,10 +124,13 @@ export class LocalProvider implements KekProvider {
 
   private resolve(ref: KekRef): LocalKey {
     if (ref.provider !== 'local' || ref.key !== this.file.id) {
-      throw new UnknownKeyError(`local: this DEK was wrapped by key file ${ref.key}, but the configured key file is ${this.file.id}`);
+      throw new UnknownKeyError(
+        `local: this DEK was wrapped by key file ${ref.key}, but the configured key file is ${this.file.id}`,
+      );
     }
     const version = Number(ref.version);
-    if (!Number.isSafeInteger(version)) throw new InvalidInputError('local: malformed key version in KEK reference');
+    if (!Number.isSafeInteger(version))
+      throw new InvalidInputError('local: malformed key version in KEK reference');
     const key = this.file.keys.find((k) => k.version === version);
     if (!key) {
       throw new UnknownKeyError(
@@ -112,7 +138,9 @@ export class LocalProvider implements KekProvider {
       );
     }
     if (ref.unique !== undefined && ref.unique !== key.created) {
-      throw new UnknownKeyError(`local: key version ${version} in ${this.config.keyFile} is not the one this DEK was wrapped with (re-created key file?)`);
+      throw new UnknownKeyError(
+        `local: key version ${version} in ${this.config.keyFile} is not the one this DEK was wrapped with (re-created key file?)`,
+      );
     }
     return key;
   }
@@ -131,9 +159,14 @@ export class LocalProvider implements KekProvider {
   private reloadIfChanged(): boolean {
     let loaded;
     try {
-      loaded = readKeyFile(this.config.keyFile, { allowInsecurePermissions: this.config.allowInsecurePermissions });
+      loaded = readKeyFile(this.config.keyFile, {
+        allowInsecurePermissions: this.config.allowInsecurePermissions,
+      });
     } catch (err) {
-      this.deps.logger.error({ err, keyFile: this.config.keyFile }, 'local key file unreadable; keeping the keys loaded earlier');
+      this.deps.logger.error(
+        { err, keyFile: this.config.keyFile },
+        'local key file unreadable; keeping the keys loaded earlier',
+      );
       return false;
     }
     if (loaded.mtimeMs === this.mtimeMs && loaded.ino === this.ino) {
@@ -154,7 +187,11 @@ export class LocalProvider implements KekProvider {
     this.ino = loaded.ino;
     zeroKeyFile(old);
     this.deps.logger.info(
-      { keyFile: this.config.keyFile, primary: this.file.primary, versions: this.file.keys.map((k) => k.version) },
+      {
+        keyFile: this.config.keyFile,
+        primary: this.file.primary,
+        versions: this.file.keys.map((k) => k.version),
+      },
       'local key file reloaded',
     );
     return true;
@@ -168,7 +205,9 @@ export class LocalProvider implements KekProvider {
         if (filename !== null && filename !== name) return;
         for (const l of this.listeners) l();
       });
-      this.watcher.on('error', (err) => this.deps.logger.warn({ err }, 'local key file watch failed; relying on the periodic probe'));
+      this.watcher.on('error', (err) =>
+        this.deps.logger.warn({ err }, 'local key file watch failed; relying on the periodic probe'),
+      );
     } catch (err) {
       this.deps.logger.warn({ err }, 'cannot watch the local key file; relying on the periodic probe');
     }

@@ -1,8 +1,52 @@
+/**
+ * Entry point the registry imports: builds the Vault HTTP client (with the configured TLS
+ * material) and the Transit provider.
+ */
+import { readFileSync } from 'node:fs';
 import type { VaultConfig } from '../../config/providers/vault.js';
 import { InvalidInputError } from '../errors.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
+import { VaultHttp, type VaultTlsMaterial } from './http.js';
+import { VaultProvider, type VaultProviderOptions } from './provider.js';
 
-// Placeholder until the vault provider lands (its own issue).
-export async function createProvider(_config: VaultConfig, _deps: ProviderDeps): Promise<KekProvider> {
-  throw new InvalidInputError('the vault provider is not available in this build');
+export { VaultProvider, type VaultProviderOptions } from './provider.js';
+export { canonicalKey } from './keys.js';
+
+export async function createProvider(
+  config: VaultConfig,
+  deps: ProviderDeps,
+  options: VaultProviderOptions = {},
+): Promise<KekProvider> {
+  const tls: VaultTlsMaterial = {
+    ca: readPem(config.tls.caFile, 'vault.tls.caFile'),
+    cert: readPem(config.tls.certFile, 'vault.tls.certFile'),
+    key: readPem(config.tls.keyFile, 'vault.tls.keyFile'),
+    servername: config.tls.serverName,
+  };
+  const http = new VaultHttp({ address: config.address, namespace: config.namespace, tls });
+  const provider = new VaultProvider(config, http, deps, options);
+  deps.logger.info(
+    {
+      provider: 'vault',
+      role: deps.role,
+      transitKey: provider.key,
+      authMethod: config.auth.method,
+      customCa: tls.ca !== undefined,
+      mtls: tls.cert !== undefined,
+    },
+    'vault provider configured',
+  );
+  return provider;
+}
+
+function readPem(file: string | undefined, field: string): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidInputError(
+      `config: ${field}: cannot read ${file} (${code}); check the path and that the plugin's user can read it`,
+    );
+  }
 }

@@ -1,0 +1,291 @@
+/**
+ * Generates docs/configuration.md from the config schema (src/config/schema.ts and the provider
+ * sections in src/config/providers/) and the flag table (allFlags): every field with its type,
+ * default, flag, env var and the doc comment written next to it in the schema source.
+ *
+ *   npx tsx scripts/gen-config-docs.ts           # rewrite docs/configuration.md
+ *   npx tsx scripts/gen-config-docs.ts --check   # exit 1 if the checked-in file is stale
+ *
+ * test/deploy/config-docs.test.ts runs the same check.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { envName, type FlagSpec } from '../src/config/fields.js';
+import { PROVIDERS, allFlags, configSchema } from '../src/config/schema.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const OUTPUT = `${ROOT}docs/configuration.md`;
+
+/** Minimal structural view of zod 4 schemas (the public API has no reflection). */
+interface Def {
+  type: string;
+  innerType?: Schema;
+  defaultValue?: unknown;
+  shape?: Record<string, Schema>;
+  options?: Schema[];
+  entries?: Record<string, string | number>;
+  element?: Schema;
+  in?: Schema;
+  out?: Schema;
+  valueType?: Schema;
+  values?: unknown[];
+}
+type Schema = z.ZodType & { _zod: { def: Def } };
+
+interface Row {
+  path: string[];
+  type: string;
+  default: string;
+  required: boolean;
+  description: string;
+  flag?: FlagSpec;
+}
+
+/** Doc comments (`/** ... *\/` right above `name:`), per source file, first occurrence wins. */
+function docComments(file: string): Map<string, string> {
+  const text = readFileSync(`${ROOT}${file}`, 'utf8');
+  const out = new Map<string, string>();
+  for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*\n\s*([A-Za-z0-9_]+)\s*[:,]/g)) {
+    const body = m[1]
+      .split('\n')
+      .map((l) => l.replace(/^\s*\*\s?/, '').trim())
+      .filter(Boolean)
+      .join(' ');
+    if (!out.has(m[2])) out.set(m[2], body);
+  }
+  return out;
+}
+
+function def(s: Schema): Def {
+  return s._zod.def;
+}
+
+/** Strips optional/default/nullable wrappers; returns the core schema and what was stripped. */
+function unwrap(s: Schema): { core: Schema; optional: boolean; dflt?: unknown } {
+  let core = s;
+  let optional = false;
+  let dflt: unknown;
+  for (;;) {
+    const d = def(core);
+    if (d.type === 'pipe') {
+      // e.g. union(...).default('0600').transform(...): the default sits on the pipe's input.
+      const inner = unwrap(d.in as Schema);
+      optional ||= inner.optional;
+      if (dflt === undefined) dflt = inner.dflt;
+      break;
+    }
+    if (d.type === 'optional' || d.type === 'nullable') optional = true;
+    else if (d.type === 'default' || d.type === 'prefault') {
+      optional = true;
+      if (dflt === undefined)
+        dflt = typeof d.defaultValue === 'function' ? (d.defaultValue as () => unknown)() : d.defaultValue;
+    } else break;
+    core = d.innerType as Schema;
+  }
+  return { core, optional, dflt };
+}
+
+/** A duration field turns "1s" into 1000 (or "1m", "1h" where a minimum/maximum rules one out). */
+function isDuration(s: Schema): boolean {
+  return (
+    [
+      ['1s', 1000],
+      ['1m', 60_000],
+      ['1h', 3_600_000],
+    ] as const
+  ).some(([text, ms]) => {
+    const r = s.safeParse(text);
+    return r.success && r.data === ms;
+  });
+}
+
+function formatMs(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ];
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [u, n] of units) {
+    if (rest >= n) {
+      out += `${Math.floor(rest / n)}${u}`;
+      rest %= n;
+    }
+  }
+  return out;
+}
+
+function typeLabel(s: Schema): string {
+  if (isDuration(s)) return 'duration';
+  const d = def(s);
+  switch (d.type) {
+    case 'string':
+      return 'string';
+    case 'number':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    case 'enum':
+      return Object.values(d.entries ?? {})
+        .map((v) => `\`${String(v)}\``)
+        .join(' \\| ');
+    case 'literal':
+      return (d.values ?? []).map((v) => `\`${String(v)}\``).join(' \\| ');
+    case 'array':
+      return `list of ${typeLabel(unwrap(d.element as Schema).core)}`;
+    case 'record':
+      return 'map of string';
+    case 'pipe':
+      return typeLabel(unwrap(d.in as Schema).core);
+    case 'union': {
+      const labels = [...new Set((d.options ?? []).map((o) => typeLabel(unwrap(o).core)))];
+      if (labels.includes('boolean')) return 'boolean';
+      return labels.join(' or ');
+    }
+    case 'object':
+      return 'object';
+    default:
+      return d.type;
+  }
+}
+
+function formatDefault(value: unknown, duration: boolean): string {
+  if (value === undefined) return '';
+  if (duration && typeof value === 'number') return `\`${formatMs(value)}\``;
+  if (typeof value === 'string') return value === '' ? '`""`' : `\`${value}\``;
+  if (Array.isArray(value) && value.length === 0) return '`[]`';
+  if (typeof value === 'object') return '';
+  return `\`${String(value)}\``;
+}
+
+function objectShape(s: Schema): Record<string, Schema> | undefined {
+  const d = def(s);
+  if (d.type === 'object') return d.shape;
+  if (d.type === 'pipe') return objectShape(unwrap(d.in as Schema).core);
+  return undefined;
+}
+
+function collect(
+  shape: Record<string, Schema>,
+  prefix: string[],
+  docs: Map<string, string>,
+  flags: Map<string, FlagSpec>,
+  rows: Row[],
+): void {
+  for (const [key, field] of Object.entries(shape)) {
+    const path = [...prefix, key];
+    const { core, optional, dflt } = unwrap(field);
+    const nested = objectShape(core);
+    if (nested && !(prefix.length === 0 && (PROVIDERS as readonly string[]).includes(key))) {
+      collect(nested, path, docs, flags, rows);
+      continue;
+    }
+    if (nested) continue; // provider sections get their own tables
+    const duration = isDuration(core);
+    rows.push({
+      path,
+      type: typeLabel(core),
+      default: formatDefault(dflt, duration || (typeof dflt === 'number' && isDuration(field))),
+      required: !optional,
+      description: docs.get(key) ?? '',
+      flag: flags.get(path.join('.')),
+    });
+  }
+}
+
+/** One table cell: pipes escaped, and `<...>` escaped outside code spans (where it would be HTML). */
+function cell(text: string): string {
+  return text
+    .replace(/\n/g, ' ')
+    .split('`')
+    .map((part, i) => (i % 2 === 0 ? part.replace(/</g, '&lt;').replace(/>/g, '&gt;') : part))
+    .join('`')
+    .replace(/\|/g, '\\|');
+}
+
+function table(rows: Row[]): string {
+  const lines = ['| Field | Type | Default | Flag / env | Description |', '|---|---|---|---|---|'];
+  for (const r of rows) {
+    const flag = r.flag ? `\`--${r.flag.name}\`<br>\`${envName(r.flag)}\`` : '';
+    const dflt = r.default || (r.required ? '**required**' : '');
+    lines.push(`| \`${r.path.join('.')}\` | ${r.type} | ${dflt} | ${flag} | ${cell(r.description)} |`);
+  }
+  return lines.join('\n');
+}
+
+export function generateConfigDocs(): string {
+  const flags = new Map(allFlags.map((f) => [f.path.join('.'), f]));
+  const rootShape = objectShape(configSchema as unknown as Schema);
+  if (!rootShape) throw new Error('config schema is not an object');
+  const coreRows: Row[] = [];
+  collect(rootShape, [], docComments('src/config/schema.ts'), flags, coreRows);
+
+  const parts: string[] = [
+    '# Configuration reference',
+    '',
+    '<!-- Generated by `npx tsx scripts/gen-config-docs.ts` from src/config/schema.ts, src/config/providers/*.ts',
+    '     and the flag table. Do not edit by hand: test/deploy/config-docs.test.ts fails when this file is stale. -->',
+    '',
+    'One YAML file (`--config FILE`), overridden by environment variables, overridden by flags:',
+    '**flag > `KMS_PLUGIN_*` env > file > defaults**. Every flag has an env var: `--aws-region` is',
+    '`KMS_PLUGIN_AWS_REGION`. Durations are strings like `250ms`, `60s`, `5m`, `24h`, `7d` or `1h30m` (a bare',
+    'number means seconds). Unknown fields are errors, and every error names the field and the fix.',
+    '',
+    'Check a config without starting anything: `k8s-kms-plugin render encryption-config --config FILE`',
+    'loads and validates it exactly like `serve` does. The deployment options of `render` (`--image`,',
+    '`--name`, `--timeout`, `--resources`, ...) are listed by `k8s-kms-plugin render --help` and in',
+    '[deploy/README.md](../deploy/README.md).',
+    '',
+    '## Plugin',
+    '',
+    table(coreRows),
+    '',
+  ];
+  for (const p of PROVIDERS) {
+    const section = rootShape[p];
+    const shape = section ? objectShape(unwrap(section).core) : undefined;
+    parts.push(`## \`${p}\` provider`, '');
+    parts.push(`Used when \`provider: ${p}\` (or in a \`decryptOnly\` entry with \`provider: ${p}\`).`, '');
+    if (!shape || Object.keys(shape).length === 0) {
+      parts.push('_No fields yet._', '');
+      continue;
+    }
+    const rows: Row[] = [];
+    collect(shape, [p], docComments(`src/config/providers/${p}.ts`), flags, rows);
+    parts.push(table(rows), '');
+  }
+  const documented = new Set(allFlags.map((f) => f.path.join('.')));
+  parts.push('## All flags', '', '| Flag | Env | Config field | Description |', '|---|---|---|---|');
+  for (const f of [...allFlags].sort((a, b) => a.name.localeCompare(b.name))) {
+    parts.push(
+      `| \`--${f.name}${f.type === 'boolean' ? '' : ` ${f.arg ?? 'VALUE'}`}\` | \`${envName(f)}\` | \`${f.path.join('.')}\` | ${cell(f.description)} |`,
+    );
+  }
+  parts.push('', `${documented.size} flags. \`--config FILE\` selects the file itself.`, '');
+  return parts.join('\n');
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  const text = generateConfigDocs();
+  if (process.argv.includes('--check')) {
+    let current = '';
+    try {
+      current = readFileSync(OUTPUT, 'utf8');
+    } catch {
+      // missing counts as stale
+    }
+    if (current !== text) {
+      console.error('docs/configuration.md is stale: run `npx tsx scripts/gen-config-docs.ts`');
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(OUTPUT, text);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Builds the KMS client. Its own retries are OFF (one attempt per send): RemoteCaller does the
+ * deadline-aware retrying, and the SDK's default budget (1 s throttling base, several attempts)
+ * does not fit inside kube-apiserver's KMS deadline. `throwOnRequestTimeout` makes a hung request
+ * fail instead of only logging a warning; every send also carries the attempt's abortSignal.
+ */
+import { KMSClient } from '@aws-sdk/client-kms';
+import { ConfiguredRetryStrategy } from '@smithy/util-retry';
+import type { CredentialProvider } from './credentials.js';
+
+export interface KmsClientOptions {
+  region: string;
+  endpoint?: string;
+  fips: boolean;
+  credentials: CredentialProvider;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export function createKmsClient(options: KmsClientOptions): KMSClient {
+  return new KMSClient({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    useFipsEndpoint: options.fips,
+    credentials: options.credentials,
+    retryStrategy: new ConfiguredRetryStrategy(1, 0),
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+    customUserAgent: 'k8s-kms-plugin',
+  });
+}

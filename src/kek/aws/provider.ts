@@ -1,0 +1,255 @@
+/**
+ * The AWS KMS KEK provider.
+ *
+ * - wrap = Encrypt(KeyId = the resolved key ARN, EncryptionContext); unwrap = Decrypt with KeyId
+ *   pinned to the ref's key ARN and the same EncryptionContext, so a DEK wrapped under another key
+ *   or another context fails closed.
+ * - AWS picks the key material itself: Encrypt always uses the key's current material and Decrypt
+ *   finds the material from the ciphertext. The ref's `version` is therefore a label of the material
+ *   that was current when the version was resolved (it drives key_id), not a selector. If AWS
+ *   rotates between currentVersion() and wrap(), the DEK is wrapped with the newer material but
+ *   labelled with the older version; that is harmless: Decrypt works for every material, and the
+ *   next probe moves key_id on.
+ * - canUnwrap(ref): an `aws` ref whose EncryptionContext fingerprint matches this provider's, and
+ *   whose key ARN is the configured key, a key ARN this process resolved the configured key/alias
+ *   to, one of aws.decryptKeyArns, or, when aws.keyId is an alias, any key in the alias's region
+ *   (and account, once known), so DEKs wrapped before the alias was repointed still unwrap after a
+ *   restart.
+ */
+import {
+  DecryptCommand,
+  EncryptCommand,
+  type DecryptCommandOutput,
+  type EncryptCommandOutput,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
+import type { Logger } from '../../observability/logger.js';
+import type { ProviderMetrics } from '../../observability/metrics.js';
+import { RemoteCaller } from '../remote.js';
+import {
+  CorruptError,
+  InvalidInputError,
+  KeyDisabledError,
+  UnknownKeyError,
+  isAbortError,
+} from '../errors.js';
+import {
+  KEY_STATES,
+  type KekProvider,
+  type KekRef,
+  type KeyState,
+  type KeyVersionInfo,
+  type WrapResult,
+} from '../types.js';
+import { raceAbort } from './abort.js';
+import { classifyAwsError } from './errors.js';
+import type { KeyIdentifier } from './identifiers.js';
+import { parseKeyArn } from './identifiers.js';
+import { contextFingerprint, decodeUnique, encodeUnique, materialVersion } from './ref.js';
+import { mapKeyState } from './state.js';
+import { describeKey, latestRotation, type Send } from './version.js';
+import { updateTtl, type CredentialSource } from './credentials.js';
+
+export interface AwsProviderOptions {
+  client: KMSClient;
+  credentials: CredentialSource;
+  identifier: KeyIdentifier;
+  region: string;
+  encryptionContext: Record<string, string>;
+  decryptKeyArns: string[];
+  caller: RemoteCaller;
+  description: string;
+  logger: Logger;
+  metrics: ProviderMetrics;
+  role: string;
+}
+
+export class AwsKmsProvider implements KekProvider {
+  readonly kind = 'aws' as const;
+  readonly description: string;
+  private readonly ctxFp: string;
+  /** Key ARNs the configured key id/alias resolved to in this process. */
+  private readonly resolved = new Set<string>();
+  private readonly extra: Set<string>;
+  private readonly lastVersion = new Map<string, string>();
+  private account: string | undefined;
+  private lastState: KeyState | undefined;
+  private closed = false;
+
+  constructor(private readonly o: AwsProviderOptions) {
+    this.description = o.description;
+    this.ctxFp = contextFingerprint(o.encryptionContext);
+    this.extra = new Set(o.decryptKeyArns);
+    this.account = o.identifier.account;
+  }
+
+  /** One KMS command through RemoteCaller: deadline, bounded retries, concurrency, breaker, metrics. */
+  private send(signal: AbortSignal, what: string): Send {
+    return <T>(operation: string, command: unknown): Promise<T> =>
+      this.o.caller.call(operation, signal, async (attemptSignal) => {
+        try {
+          // The SDK's send is typed per command; the union of our commands all return output objects.
+          const sent = (this.o.client.send as (c: unknown, opts: { abortSignal: AbortSignal }) => Promise<T>)(
+            command,
+            {
+              abortSignal: attemptSignal,
+            },
+          );
+          return await raceAbort(sent, attemptSignal);
+        } catch (err) {
+          if (attemptSignal.aborted || isAbortError(err)) throw err; // RemoteCaller turns these into deadline/unavailable
+          throw classifyAwsError(err, `aws ${operation} ${what}`);
+        }
+      });
+  }
+
+  async currentVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
+    const send = this.send(signal, this.o.identifier.raw);
+    const key = await describeKey(send, this.o.identifier.raw);
+    const arn = parseKeyArn(key.arn);
+    if (!arn)
+      throw new CorruptError(`aws DescribeKey ${this.o.identifier.raw}: returned a malformed key ARN`);
+    if (arn.region !== this.o.region) {
+      throw new InvalidInputError(
+        `aws key ${key.arn} is in ${arn.region}, but the plugin talks to ${this.o.region}; set aws.region to the key's region`,
+      );
+    }
+    this.account ??= arn.account;
+    this.resolved.add(key.arn);
+
+    const mapped = mapKeyState(key.keyState, key.enabled, key.arn, key.deletionDate);
+    let version: string;
+    let rotatedAt: Date | undefined;
+    try {
+      rotatedAt = await latestRotation(this.send(signal, key.arn), key.arn);
+      version = materialVersion(rotatedAt);
+    } catch (err) {
+      // Some states refuse management calls; the key is unusable then anyway. Keep the last label.
+      if (mapped.state === 'enabled') throw err;
+      version = this.lastVersion.get(key.arn) ?? 'unknown';
+    }
+    this.lastVersion.set(key.arn, version);
+
+    const ref: KekRef = {
+      provider: 'aws',
+      key: key.arn,
+      version,
+      unique: encodeUnique({
+        created: key.creationDate.toISOString(),
+        alias: this.o.identifier.aliasName,
+        ctx: this.ctxFp,
+      }),
+    };
+    const ordinal = Math.max(key.creationDate.getTime(), rotatedAt?.getTime() ?? 0);
+    this.reportState(mapped.state, mapped.detail, ref);
+    updateTtl(this.o.metrics, this.o.credentials.expiration());
+    return { ref, state: mapped.state, ...(mapped.detail ? { detail: mapped.detail } : {}), ordinal };
+  }
+
+  private reportState(state: KeyState, detail: string | undefined, ref: KekRef): void {
+    for (const s of KEY_STATES) {
+      this.o.metrics.kekState.set({ provider: 'aws', role: this.o.role, state: s }, s === state ? 1 : 0);
+    }
+    const fields = { provider: 'aws', role: this.o.role, keyArn: ref.key, keyState: state };
+    if (state === 'pending_deletion') {
+      this.o.logger.error(
+        { ...fields, detail },
+        'AWS KMS KEK IS SCHEDULED FOR DELETION: data encrypted under it will be lost',
+      );
+    } else if (state !== 'enabled') {
+      this.o.logger.error({ ...fields, detail }, 'AWS KMS KEK is not usable');
+    } else if (this.lastState !== undefined && this.lastState !== 'enabled') {
+      this.o.logger.info(fields, 'AWS KMS KEK is enabled again');
+    }
+    this.lastState = state;
+  }
+
+  async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
+    const ref = version.ref;
+    this.checkOwnRef(ref, 'wrap');
+    if (version.state !== 'enabled') {
+      throw new KeyDisabledError(
+        `aws wrap: key ${ref.key} is ${version.state}; ${version.detail ?? 'new DEKs need an enabled key'}`,
+      );
+    }
+    const out = await this.send(signal, ref.key)<EncryptCommandOutput>(
+      'Encrypt',
+      new EncryptCommand({ KeyId: ref.key, Plaintext: dek, EncryptionContext: this.o.encryptionContext }),
+    );
+    if (!out.CiphertextBlob || out.CiphertextBlob.length === 0) {
+      throw new CorruptError(`aws Encrypt ${ref.key}: the answer has no CiphertextBlob`);
+    }
+    if (out.KeyId !== ref.key) {
+      throw new CorruptError(
+        `aws Encrypt ${ref.key}: AWS answered for a different key (${String(out.KeyId)})`,
+      );
+    }
+    return { wrapped: Buffer.from(out.CiphertextBlob), ref };
+  }
+
+  async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
+    if (!this.canUnwrap(ref)) {
+      const ctx = decodeUnique(ref.unique).ctx;
+      const why =
+        ref.provider === 'aws' && ctx !== undefined && ctx !== this.ctxFp
+          ? 'it was wrapped with a different EncryptionContext; add a decryptOnly aws entry with the old context'
+          : 'add the key ARN to aws.decryptKeyArns or a decryptOnly entry';
+      throw new UnknownKeyError(
+        `aws unwrap: this provider is not configured for ${ref.provider} key ${ref.key}: ${why}`,
+      );
+    }
+    if (wrapped.length === 0) throw new CorruptError(`aws unwrap ${ref.key}: empty wrapped DEK`);
+    const out = await this.send(signal, ref.key)<DecryptCommandOutput>(
+      'Decrypt',
+      new DecryptCommand({
+        CiphertextBlob: wrapped,
+        KeyId: ref.key,
+        EncryptionContext: this.o.encryptionContext,
+        EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+      }),
+    );
+    const plain = out.Plaintext;
+    if (!plain || plain.length === 0)
+      throw new CorruptError(`aws Decrypt ${ref.key}: the answer has no Plaintext`);
+    const dek = Buffer.from(plain);
+    plain.fill(0);
+    if (out.KeyId !== undefined && out.KeyId !== ref.key) {
+      dek.fill(0);
+      throw new CorruptError(`aws Decrypt ${ref.key}: AWS answered for a different key (${out.KeyId})`);
+    }
+    return dek;
+  }
+
+  canUnwrap(ref: KekRef): boolean {
+    if (ref.provider !== 'aws') return false;
+    const arn = parseKeyArn(ref.key);
+    if (!arn) return false;
+    if (decodeUnique(ref.unique).ctx !== this.ctxFp) return false;
+    if (this.resolved.has(ref.key) || this.extra.has(ref.key)) return true;
+    const id = this.o.identifier;
+    if (arn.region !== this.o.region) return false;
+    if (id.kind === 'key-arn') return ref.key === id.raw;
+    if (id.kind === 'key-id')
+      return arn.keyId === id.keyId && (this.account === undefined || arn.account === this.account);
+    // An alias: any key of its account in its region (the alias may have pointed elsewhere before).
+    return this.account === undefined || arn.account === this.account;
+  }
+
+  private checkOwnRef(ref: KekRef, what: string): void {
+    if (ref.provider !== 'aws' || !parseKeyArn(ref.key)) {
+      throw new InvalidInputError(`aws ${what}: not an AWS KMS key reference (${ref.provider} ${ref.key})`);
+    }
+    if (decodeUnique(ref.unique).ctx !== this.ctxFp) {
+      throw new InvalidInputError(
+        `aws ${what}: the version was resolved with a different EncryptionContext; resolve it again`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.o.client.destroy();
+    this.o.credentials.close();
+  }
+}

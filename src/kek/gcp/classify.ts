@@ -1,0 +1,125 @@
+/**
+ * Maps what the SDK throws (google-gax GoogleError with a gRPC status code, or an auth-library
+ * error) into the shared error classes. Messages keep the operation, the gRPC code and Cloud KMS's
+ * own short explanation (scrubbed of anything token-like), never request or response data.
+ */
+import {
+  CorruptError,
+  InternalError,
+  InvalidInputError,
+  KeyDisabledError,
+  PermissionDeniedError,
+  ThrottledError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnknownKeyError,
+  type PluginError,
+} from '../errors.js';
+
+const CODE_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+const MAX_DETAIL = 300;
+
+/** Removes anything that looks like a credential from a server or library message, and bounds it. */
+export function scrub(text: string): string {
+  const cleaned = text
+    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[redacted pem]')
+    .replace(/\bBearer\s+[^\s"',;]+/gi, 'Bearer [redacted]')
+    .replace(/\bya29\.[\w.-]+/g, '[redacted token]')
+    .replace(/\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g, '[redacted jwt]')
+    .replace(
+      /("?(?:access_token|id_token|refresh_token|private_key|client_secret|assertion|subject_token)"?\s*[:=]\s*)("[^"]*"|[^\s,&}]+)/gi,
+      '$1[redacted]',
+    )
+    .replace(/\s+/g, ' ')
+    .trim();
+  return cleaned.length > MAX_DETAIL ? `${cleaned.slice(0, MAX_DETAIL)}…` : cleaned;
+}
+
+export type GcpOperation = 'getCryptoKey' | 'listCryptoKeyVersions' | 'encrypt' | 'decrypt' | 'call';
+
+export function grpcCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 16 ? code : undefined;
+}
+
+function detailOf(err: unknown): string {
+  if (err === null || err === undefined) return 'no detail';
+  if (typeof err === 'string') return scrub(err);
+  const details = (err as { details?: unknown }).details;
+  if (typeof details === 'string' && details !== '') return scrub(details);
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && message !== '' ? scrub(message) : 'no detail';
+}
+
+export function classifyGcpError(err: unknown, operation: GcpOperation, keyName: string): PluginError {
+  const code = grpcCode(err);
+  const detail = detailOf(err);
+  const what = `gcp ${operation}`;
+  if (code === undefined) {
+    // Not a gRPC status: the client library failed before or around the call (credentials, stub).
+    if (/credential|auth|token|metadata|key file|keyfile|ENOENT|EACCES/i.test(detail)) {
+      return new PermissionDeniedError(
+        `${what}: could not obtain Google credentials (${detail}); check ADC / gcp.credentialsFile / Workload Identity`,
+      );
+    }
+    return new InternalError(`${what}: unexpected client error (${detail})`);
+  }
+  const name = CODE_NAMES[code];
+  const msg = `${what} on ${keyName}: ${name}: ${detail}`;
+  switch (code) {
+    case 3: // INVALID_ARGUMENT
+      if (/crc32c|checksum/i.test(detail)) {
+        // Google's integrity procedure: the request was damaged in transit; retry a bounded number of times.
+        return new CorruptError(`${msg} (request checksum mismatch: damaged in transit)`, {
+          retryable: true,
+        });
+      }
+      if (operation === 'decrypt') {
+        return new UnauthenticatedError(
+          `${msg} (the wrapped DEK does not decrypt under this CryptoKey with the configured AAD: damaged data, another key, or gcp.aad changed)`,
+        );
+      }
+      return new InvalidInputError(msg);
+    case 5: // NOT_FOUND
+      return new UnknownKeyError(`${msg} (check gcp.keyName and that the key exists)`);
+    case 7: // PERMISSION_DENIED
+      return new PermissionDeniedError(
+        `${msg} (grant roles/cloudkms.cryptoKeyEncrypterDecrypter and roles/cloudkms.viewer on the key, see docs/providers/gcp.md)`,
+      );
+    case 16: // UNAUTHENTICATED
+      return new PermissionDeniedError(
+        `${msg} (credentials rejected: check ADC / gcp.credentialsFile / Workload Identity)`,
+      );
+    case 8: // RESOURCE_EXHAUSTED
+      return new ThrottledError(`${msg} (quota; retried with back-off)`);
+    case 9: // FAILED_PRECONDITION
+      return new KeyDisabledError(`${msg} (the CryptoKeyVersion is not enabled)`);
+    case 1: // CANCELLED (not by us: RemoteCaller maps our own aborts first)
+    case 4: // DEADLINE_EXCEEDED
+    case 10: // ABORTED
+    case 13: // INTERNAL
+    case 14: // UNAVAILABLE
+      return new UnavailableError(msg);
+    default:
+      return new InternalError(msg);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * A KmsApi that loads @google-cloud/kms (and google-gax, grpc, auth: about half a second of
+ * module loading) on the first call instead of at provider creation, so the plugin binds its socket
+ * first (a missing socket costs the apiserver its whole timeout). File settings are still checked
+ * up front, so a wrong path fails at start-up.
+ */
+import type { GcpConfig } from '../../config/providers/gcp.js';
+import type { KmsApi } from './api.js';
+import { readConfiguredFile } from './files.js';
+
+export function lazySdkApi(config: GcpConfig): KmsApi {
+  if (!config.insecure && config.credentialsFile)
+    readConfiguredFile(config.credentialsFile, 'gcp.credentialsFile');
+  if (!config.insecure && config.caFile) readConfiguredFile(config.caFile, 'gcp.caFile');
+  let loading: Promise<KmsApi> | undefined;
+  const api = (): Promise<KmsApi> => (loading ??= import('./sdk.js').then((m) => new m.SdkKmsApi(config)));
+  return {
+    ready: async () => {
+      await api();
+    },
+    getCryptoKey: async (name, options) => (await api()).getCryptoKey(name, options),
+    listCryptoKeyVersions: async (request, options) => (await api()).listCryptoKeyVersions(request, options),
+    encrypt: async (request, options) => (await api()).encrypt(request, options),
+    decrypt: async (request, options) => (await api()).decrypt(request, options),
+    close: async () => {
+      const loaded = await loading?.catch(() => undefined);
+      await loaded?.close();
+    },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * Google Cloud KMS as a KEK provider.
+ *
+ * - currentVersion: GetCryptoKey; the primary CryptoKeyVersion is the version to wrap with.
+ *   KekRef = { key: CryptoKey name, version: version id, unique: createTime + AAD fingerprint
+ *   (./ref.ts) },
+ *   ordinal = the version number. Its state is reported in the kek_state metric and logged loudly
+ *   while it is anything but ENABLED.
+ * - wrap: Encrypt with the explicit CryptoKeyVersion name (so the version used is the one key_id
+ *   names) and check the version the response names.
+ * - unwrap: Decrypt with the CryptoKey name (the ciphertext names its version).
+ * - Every Encrypt/Decrypt carries the configured AAD and CRC32C checksums (./integrity.ts).
+ * - Every call goes through RemoteCaller (deadline, bounded retries, concurrency, breaker); the
+ *   SDK's own retries are off (./sdk.ts).
+ */
+import type { GcpConfig } from '../../config/providers/gcp.js';
+import { KeyDisabledError, PluginError, UnknownKeyError, abortReasonToError } from '../errors.js';
+import { RemoteCaller, type RemoteCallerOptions } from '../remote.js';
+import { remainingMs } from '../../deadline.js';
+import {
+  KEY_STATES,
+  type KekProvider,
+  type KekRef,
+  type KeyVersionInfo,
+  type ProviderDeps,
+  type WrapResult,
+} from '../types.js';
+import type { CallOptions, CryptoKeyVersion, KmsApi } from './api.js';
+
+const LIST_PAGE_SIZE = 1000;
+const MAX_LIST_PAGES = 50;
+import { classifyGcpError, type GcpOperation } from './classify.js';
+import { checksum, verifyDecryptResponse, verifyEncryptResponse } from './integrity.js';
+import { aadFingerprint, decodeUnique } from './ref.js';
+import { primaryVersionInfo, versionId, versionInfo } from './version.js';
+
+export interface GcpProviderOptions {
+  /** Overrides for RemoteCaller (tests: back-off, breaker, random). */
+  caller?: Partial<Pick<RemoteCallerOptions, 'retry' | 'breaker' | 'random'>>;
+}
+
+export class GcpKekProvider implements KekProvider {
+  readonly kind = 'gcp' as const;
+  readonly description: string;
+  private readonly keyName: string;
+  private readonly aad: Buffer;
+  private readonly aadFp: string;
+  private readonly caller: RemoteCaller;
+  private lastLogged?: { version: string; state: string };
+
+  constructor(
+    private readonly config: GcpConfig,
+    private readonly api: KmsApi,
+    private readonly deps: ProviderDeps,
+    options: GcpProviderOptions = {},
+  ) {
+    this.keyName = config.keyName;
+    this.description = `Cloud KMS CryptoKey ${config.keyName}`;
+    this.aad = Buffer.from(config.aad, 'utf8');
+    this.aadFp = aadFingerprint(this.aad);
+    this.caller = new RemoteCaller({
+      provider: 'gcp',
+      metrics: deps.metrics,
+      logger: deps.logger,
+      concurrency: config.concurrency,
+      ...options.caller,
+      retry: {
+        maxAttempts: config.maxAttempts,
+        attemptTimeoutMs: config.callTimeout,
+        ...options.caller?.retry,
+      },
+      // Attempts classify their own errors (see call()); this is only the fallback.
+      classify: (err) => classifyGcpError(err, 'call', this.keyName),
+    });
+  }
+
+  async currentVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
+    const key = await this.call('getCryptoKey', signal, (opts) => this.api.getCryptoKey(this.keyName, opts));
+    const { primary, ...info } = primaryVersionInfo(this.keyName, key, this.aadFp);
+    this.report(info, String(primary.protectionLevel ?? 'PROTECTION_LEVEL_UNSPECIFIED'));
+    return info;
+  }
+
+  /**
+   * The newest ENABLED version (highest version number), primary or not, so the rotation watcher
+   * never goes back to an older version after a restart. Lists with filter state=ENABLED, paging
+   * inside one attempt.
+   */
+  async newestVersion(signal: AbortSignal): Promise<KeyVersionInfo | undefined> {
+    const newest = await this.call('listCryptoKeyVersions', signal, async (opts) => {
+      let best: CryptoKeyVersion | undefined;
+      let bestId = 0;
+      let pageToken: string | undefined;
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const res = await this.api.listCryptoKeyVersions(
+          {
+            parent: this.keyName,
+            filter: 'state=ENABLED',
+            pageSize: LIST_PAGE_SIZE,
+            ...(pageToken ? { pageToken } : {}),
+          },
+          { signal: opts.signal, timeoutMs: remainingMs(opts.signal, opts.timeoutMs) },
+        );
+        for (const v of res.versions) {
+          const id = Number(versionId(this.keyName, v.name) ?? 0);
+          if (String(v.state) === 'ENABLED' && id > bestId) {
+            best = v;
+            bestId = id;
+          }
+        }
+        if (!res.nextPageToken) return best;
+        pageToken = res.nextPageToken;
+      }
+      this.deps.logger.warn(
+        { provider: 'gcp', cryptoKey: this.keyName, pages: MAX_LIST_PAGES },
+        'gcp: stopped listing CryptoKeyVersions after the page limit; using the newest seen',
+      );
+      return best;
+    });
+    return newest ? versionInfo(this.keyName, newest, this.aadFp) : undefined;
+  }
+
+  async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
+    if (!this.canUnwrap(version.ref)) {
+      throw new UnknownKeyError(
+        `gcp: asked to wrap with ${version.ref.provider}:${version.ref.key} (${version.ref.unique ?? ''}), but this provider is configured for ${this.keyName} with AAD fingerprint ${this.aadFp}`,
+      );
+    }
+    if (version.state !== 'enabled') {
+      throw new KeyDisabledError(
+        `gcp: CryptoKeyVersion ${version.ref.version} of ${this.keyName} is ${version.state}; not wrapping new DEKs with it`,
+      );
+    }
+    const versionName = `${this.keyName}/cryptoKeyVersions/${version.ref.version}`;
+    const wrapped = await this.call('encrypt', signal, async (opts) => {
+      const response = await this.api.encrypt(
+        {
+          name: versionName,
+          plaintext: dek,
+          plaintextCrc32c: checksum(dek),
+          additionalAuthenticatedData: this.aad,
+          additionalAuthenticatedDataCrc32c: checksum(this.aad),
+        },
+        opts,
+      );
+      return verifyEncryptResponse(response, versionName);
+    });
+    return { wrapped, ref: { ...version.ref } };
+  }
+
+  async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
+    if (!this.canUnwrap(ref)) {
+      throw new UnknownKeyError(
+        `gcp: this provider is configured for ${this.keyName}, not ${ref.provider}:${ref.key}`,
+      );
+    }
+    return this.call('decrypt', signal, async (opts) => {
+      const response = await this.api.decrypt(
+        {
+          name: this.keyName,
+          ciphertext: wrapped,
+          ciphertextCrc32c: checksum(wrapped),
+          additionalAuthenticatedData: this.aad,
+          additionalAuthenticatedDataCrc32c: checksum(this.aad),
+        },
+        opts,
+      );
+      return verifyDecryptResponse(response);
+    });
+  }
+
+  /** Same CryptoKey and same AAD (fingerprint in `unique`): only then can Decrypt succeed. */
+  canUnwrap(ref: KekRef): boolean {
+    return ref.provider === 'gcp' && ref.key === this.keyName && decodeUnique(ref.unique).aad === this.aadFp;
+  }
+
+  async close(): Promise<void> {
+    await this.api.close();
+  }
+
+  /** One remote operation through RemoteCaller; each attempt gets a gRPC deadline inside the caller's. */
+  private call<T>(
+    operation: GcpOperation,
+    signal: AbortSignal,
+    fn: (opts: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    return this.caller.call(operation, signal, async (attemptSignal) => {
+      try {
+        return await fn({
+          signal: attemptSignal,
+          timeoutMs: remainingMs(attemptSignal, this.config.callTimeout),
+        });
+      } catch (err) {
+        // Classify here, where the operation is known for certain (concurrent calls share the caller).
+        if (attemptSignal.aborted) throw err;
+        throw err instanceof PluginError ? err : classifyGcpError(err, operation, this.keyName);
+      }
+    });
+  }
+
+  private report(info: KeyVersionInfo, protectionLevel: string): void {
+    const { metrics, logger, role } = this.deps;
+    for (const s of KEY_STATES)
+      metrics.kekState.set({ provider: 'gcp', role, state: s }, s === info.state ? 1 : 0);
+    const fields = {
+      provider: 'gcp',
+      role,
+      cryptoKey: this.keyName,
+      version: info.ref.version,
+      versionCreated: info.ref.unique,
+      state: info.state,
+      protectionLevel,
+    };
+    if (info.state !== 'enabled') {
+      // Loud on every observation: new DEKs stop and, for states meaning the key is going away,
+      // the apiserver will be told to stop writing.
+      logger.error({ ...fields, detail: info.detail }, 'gcp KEK primary version is not usable');
+    } else if (
+      !this.lastLogged ||
+      this.lastLogged.version !== info.ref.version ||
+      this.lastLogged.state !== info.state
+    ) {
+      logger.info(fields, 'gcp KEK primary version');
+    }
+    this.lastLogged = { version: info.ref.version, state: info.state };
+  }
+}
+
+/** Waits for `ready`, or rejects with the caller's deadline / cancellation, whichever comes first. */
+function untilReady(ready: Promise<void>, signal: AbortSignal, what: string): Promise<void> {
+  if (signal.aborted) return Promise.reject(abortReasonToError(signal, what));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(abortReasonToError(signal, `${what} (loading the Cloud KMS client)`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    ready.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,452 @@
+/**
+ * Vault authentication: hands out a token for each request and keeps it alive.
+ *
+ * - `token`: read from a file and re-read when the file changes (checked at most once a second,
+ *   and at once after a 403), so Vault Agent or an operator can replace it without a restart.
+ * - `kubernetes`, `approle`, `cert`: log in (`auth/<mount>/login`), reading the JWT / role_id /
+ *   secret_id files afresh each time (projected service-account tokens rotate).
+ *
+ * Tokens are renewed (renew-self) at about 2/3 of their TTL; a non-renewable or capped token is
+ * replaced by a new login at the same point. A 403 triggers one fresh login (or file re-read). The
+ * remaining TTL is exported as `credentialTtl`, renewals and logins are counted in
+ * `credentialRenewals`. Tokens, JWTs and secret IDs are never logged or put in errors.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { VaultConfig } from '../../config/providers/vault.js';
+import { timeoutSignal } from '../../deadline.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ProviderMetrics } from '../../observability/metrics.js';
+import {
+  CorruptError,
+  PermissionDeniedError,
+  PluginError,
+  UnavailableError,
+  abortReasonToError,
+} from '../errors.js';
+import type { RemoteCaller } from '../remote.js';
+import { classifyVaultError, type VaultOperation } from './errors.js';
+import type { VaultHttp } from './http.js';
+
+export interface VaultAuthOptions {
+  /** Fraction of a token's TTL after which it is renewed or replaced (default 2/3). */
+  renewFraction?: number;
+  /** Minimum interval between token-file checks (default 1000 ms). */
+  tokenFileCheckMs?: number;
+  /** Deadline for a background renewal or login (default 10 s). */
+  backgroundTimeoutMs?: number;
+  /** A token closer than this to expiry is replaced before use (default 2000 ms). */
+  expiryMarginMs?: number;
+  /** Least time between two logins forced by a 403 (default 1000 ms). */
+  forcedLoginIntervalMs?: number;
+}
+
+interface TokenState {
+  token: string;
+  obtainedAt: number;
+  /** Lease length when obtained or last renewed (ms); 0 = does not expire or unknown. */
+  ttlMs: number;
+  /** Epoch ms; undefined = never expires or unknown. */
+  expiresAt?: number;
+  renewable: boolean;
+  /** For token files: identity of the file version the token came from. */
+  fileStamp?: string;
+}
+
+interface AuthResponse {
+  auth?: { client_token?: unknown; lease_duration?: unknown; renewable?: unknown };
+}
+
+interface LookupResponse {
+  data?: { ttl?: unknown; renewable?: unknown };
+}
+
+const PROVIDER = 'vault';
+
+export class VaultAuth {
+  private current: TokenState | undefined;
+  private pendingLogin: Promise<TokenState> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly gaugeTimer: NodeJS.Timeout;
+  private lastFileCheck = 0;
+  private lastForcedLogin = 0;
+  private readonly forcedLoginIntervalMs: number;
+  private closed = false;
+  private readonly renewFraction: number;
+  private readonly tokenFileCheckMs: number;
+  private readonly backgroundTimeoutMs: number;
+  private readonly expiryMarginMs: number;
+
+  constructor(
+    private readonly config: VaultConfig['auth'],
+    private readonly http: VaultHttp,
+    private readonly caller: RemoteCaller,
+    private readonly logger: Logger,
+    private readonly metrics: ProviderMetrics,
+    options: VaultAuthOptions = {},
+  ) {
+    this.renewFraction = options.renewFraction ?? 2 / 3;
+    this.tokenFileCheckMs = options.tokenFileCheckMs ?? 1000;
+    this.backgroundTimeoutMs = options.backgroundTimeoutMs ?? 10_000;
+    this.expiryMarginMs = options.expiryMarginMs ?? 2000;
+    this.forcedLoginIntervalMs = options.forcedLoginIntervalMs ?? 1000;
+    this.gaugeTimer = setInterval(() => this.updateGauge(), 5000);
+    this.gaugeTimer.unref();
+  }
+
+  get method(): VaultConfig['auth']['method'] {
+    return this.config.method;
+  }
+
+  /** A token to send now; logs in (or reads the token file) first if needed. */
+  async token(signal: AbortSignal): Promise<string> {
+    if (this.closed) throw new UnavailableError('vault auth: provider closed', { retryable: false });
+    if (this.config.method === 'token') return this.fromFile(false).token;
+    const cur = this.current;
+    if (cur && !this.expiringSoon(cur)) return cur.token;
+    return (await this.login(signal)).token;
+  }
+
+  /**
+   * Vault answered 403 to a request made with `stale`. Gets a different token if that can help
+   * (a fresh login, or a changed token file). Resolves true when a retry makes sense.
+   */
+  async recover(stale: string, signal: AbortSignal): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.current && this.current.token !== stale) return true;
+    if (this.config.method === 'token') return this.fromFile(true).token !== stale;
+    if (this.pendingLogin) {
+      await raceSignal(this.pendingLogin, signal, 'vault login');
+      return true;
+    }
+    // A token that was denied right after a forced login points at the policy, not at expiry.
+    if (Date.now() - this.lastForcedLogin < this.forcedLoginIntervalMs) return false;
+    this.lastForcedLogin = Date.now();
+    this.logger.warn(
+      { provider: PROVIDER, method: this.config.method },
+      'vault denied the current token; logging in again',
+    );
+    if (this.current?.token === stale) this.current = undefined;
+    await this.login(signal);
+    return true;
+  }
+
+  /** Remaining token lifetime in seconds (undefined when unknown or non-expiring). */
+  ttlSeconds(): number | undefined {
+    const exp = this.current?.expiresAt;
+    return exp === undefined ? undefined : Math.max(0, (exp - Date.now()) / 1000);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.gaugeTimer);
+    this.current = undefined;
+  }
+
+  // ---- token file -----------------------------------------------------------------------------
+
+  private fromFile(force: boolean): TokenState {
+    const file = this.config.tokenFile ?? '';
+    const now = Date.now();
+    if (!force && this.current && now - this.lastFileCheck < this.tokenFileCheckMs) return this.current;
+    this.lastFileCheck = now;
+    let stamp: string;
+    let token: string;
+    try {
+      const st = statSync(file);
+      stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+      if (this.current && this.current.fileStamp === stamp) return this.current;
+      token = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (this.current) {
+        this.logger.warn(
+          { provider: PROVIDER, file, code },
+          'cannot re-read vault.auth.tokenFile; keeping the token already loaded',
+        );
+        return this.current;
+      }
+      throw new PermissionDeniedError(
+        `vault: cannot read vault.auth.tokenFile ${file} (${code}); check the path and permissions`,
+      );
+    }
+    if (token === '' || /\s/.test(token)) {
+      if (this.current) {
+        this.logger.warn(
+          { provider: PROVIDER, file },
+          'vault.auth.tokenFile is empty or malformed; keeping the token already loaded',
+        );
+        return this.current;
+      }
+      throw new PermissionDeniedError(`vault: vault.auth.tokenFile ${file} is empty or not a single token`);
+    }
+    const changed = this.current !== undefined && this.current.token !== token;
+    const first = this.current === undefined;
+    if (!first && !changed) {
+      this.current = { ...this.current!, fileStamp: stamp };
+      return this.current;
+    }
+    this.current = { token, obtainedAt: now, ttlMs: 0, renewable: false, fileStamp: stamp };
+    if (this.timer) clearTimeout(this.timer);
+    this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'reloaded' });
+    this.logger.info(
+      { provider: PROVIDER, file, changed },
+      first ? 'vault token loaded from file' : 'vault token file changed; using the new token',
+    );
+    void this.lookupInBackground(this.current);
+    return this.current;
+  }
+
+  /** Learns a file token's TTL and renewability (for the metric and for renewal). */
+  private async lookupInBackground(state: TokenState): Promise<void> {
+    try {
+      const res = await this.authCall<LookupResponse>(
+        'lookup_self',
+        'GET',
+        'auth/token/lookup-self',
+        undefined,
+        state.token,
+        this.bgSignal(),
+      );
+      if (this.current !== state) return;
+      const ttl = asNumber(res?.data?.ttl);
+      state.renewable = res?.data?.renewable === true;
+      if (ttl !== undefined && ttl > 0) {
+        state.ttlMs = ttl * 1000;
+        state.expiresAt = Date.now() + ttl * 1000;
+        state.obtainedAt = Date.now();
+      }
+      this.logger.info(
+        { provider: PROVIDER, ttlSeconds: ttl ?? 0, renewable: state.renewable },
+        'vault token looked up',
+      );
+      this.updateGauge();
+      this.schedule(state);
+    } catch (err) {
+      this.logger.warn({ provider: PROVIDER, err }, 'vault token lookup failed; the token may be invalid');
+    }
+  }
+
+  // ---- login methods --------------------------------------------------------------------------
+
+  private login(signal: AbortSignal): Promise<TokenState> {
+    if (!this.pendingLogin) {
+      const shared = this.doLogin(this.bgSignal()).finally(() => {
+        if (this.pendingLogin === shared) this.pendingLogin = undefined;
+      });
+      this.pendingLogin = shared;
+    }
+    return raceSignal(this.pendingLogin, signal, 'vault login');
+  }
+
+  private async doLogin(signal: AbortSignal): Promise<TokenState> {
+    const { method } = this.config;
+    const mount = this.config.mount ?? method;
+    let body: Record<string, unknown>;
+    switch (method) {
+      case 'kubernetes':
+        body = { role: this.config.role, jwt: readSecretFile(this.config.jwtFile, 'vault.auth.jwtFile') };
+        break;
+      case 'approle':
+        body = {
+          role_id: readSecretFile(this.config.roleIdFile, 'vault.auth.roleIdFile'),
+          secret_id: readSecretFile(this.config.secretIdFile, 'vault.auth.secretIdFile'),
+        };
+        break;
+      case 'cert':
+        body = this.config.role ? { name: this.config.role } : {};
+        break;
+      default:
+        throw new PermissionDeniedError(`vault: auth method ${method} does not log in`);
+    }
+    try {
+      const res = await this.authCall<AuthResponse>(
+        'login',
+        'POST',
+        `auth/${mount}/login`,
+        body,
+        undefined,
+        signal,
+      );
+      const state = parseAuth(res, `vault login (auth/${mount})`);
+      this.current = state;
+      this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'login' });
+      this.logger.info(
+        { provider: PROVIDER, method, mount, ttlSeconds: state.ttlMs / 1000, renewable: state.renewable },
+        'vault login succeeded',
+      );
+      this.updateGauge();
+      this.schedule(state);
+      return state;
+    } catch (err) {
+      this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'login_failed' });
+      this.logger.error({ provider: PROVIDER, method, mount, err }, 'vault login failed');
+      throw err;
+    }
+  }
+
+  // ---- renewal --------------------------------------------------------------------------------
+
+  private schedule(state: TokenState, delayOverrideMs?: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.closed || state.expiresAt === undefined || state.ttlMs <= 0) return;
+    const canLogin = this.config.method !== 'token';
+    if (!state.renewable && !canLogin) return;
+    const at = state.obtainedAt + state.ttlMs * this.renewFraction;
+    const delay = delayOverrideMs ?? Math.max(0, at - Date.now());
+    this.timer = setTimeout(() => void this.refresh(state), delay);
+    this.timer.unref();
+  }
+
+  private async refresh(state: TokenState): Promise<void> {
+    if (this.closed || this.current !== state) return;
+    const canLogin = this.config.method !== 'token';
+    if (state.renewable) {
+      try {
+        const res = await this.authCall<AuthResponse>(
+          'renew_self',
+          'POST',
+          'auth/token/renew-self',
+          {},
+          state.token,
+          this.bgSignal(),
+        );
+        const lease = asNumber(res?.auth?.lease_duration) ?? 0;
+        if (this.current !== state) return;
+        const previousTtl = state.ttlMs;
+        state.obtainedAt = Date.now();
+        state.ttlMs = lease * 1000;
+        state.expiresAt = lease > 0 ? Date.now() + lease * 1000 : state.expiresAt;
+        this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'renewed' });
+        this.logger.info({ provider: PROVIDER, ttlSeconds: lease }, 'vault token renewed');
+        this.updateGauge();
+        // A lease cut short by the token's max TTL: log in again instead of renewing ever shorter leases.
+        if (canLogin && lease * 1000 < previousTtl * this.renewFraction) {
+          await this.backgroundLogin(state);
+          return;
+        }
+        this.schedule(state);
+        return;
+      } catch (err) {
+        this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'renew_failed' });
+        const kind = err instanceof PluginError ? err.kind : 'internal';
+        this.logger.warn({ provider: PROVIDER, kind, err }, 'vault token renewal failed');
+        if (this.current !== state) return;
+        if (kind === 'permission_denied') {
+          if (canLogin) await this.backgroundLogin(state);
+          else this.fromFile(true);
+          return;
+        }
+        this.retryLater(state);
+        return;
+      }
+    }
+    if (canLogin) await this.backgroundLogin(state);
+  }
+
+  private async backgroundLogin(state: TokenState): Promise<void> {
+    try {
+      await this.login(this.bgSignal());
+    } catch {
+      // Logged by doLogin; keep the old token while it lasts and try again.
+      if (this.current === state) this.retryLater(state);
+    }
+  }
+
+  private retryLater(state: TokenState): void {
+    const left = (state.expiresAt ?? 0) - Date.now();
+    if (left <= this.expiryMarginMs) return; // the next request logs in synchronously
+    this.schedule(state, Math.min(30_000, Math.max(1000, left / 2)));
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private async authCall<T>(
+    op: VaultOperation,
+    method: 'GET' | 'POST',
+    path: string,
+    body: Record<string, unknown> | undefined,
+    token: string | undefined,
+    signal: AbortSignal,
+  ): Promise<T | undefined> {
+    const what = `vault ${op.replace('_', '-')}`;
+    return this.caller.call(op, signal, async (attempt) => {
+      try {
+        return await this.http.request<T>(method, path, { body, token, signal: attempt });
+      } catch (err) {
+        if (attempt.aborted) throw err;
+        throw classifyVaultError(err, op, what);
+      }
+    });
+  }
+
+  private bgSignal(): AbortSignal {
+    return timeoutSignal(this.backgroundTimeoutMs);
+  }
+
+  private expiringSoon(state: TokenState): boolean {
+    return state.expiresAt !== undefined && state.expiresAt - Date.now() < this.expiryMarginMs;
+  }
+
+  private updateGauge(): void {
+    const ttl = this.ttlSeconds();
+    if (ttl === undefined) this.metrics.credentialTtl.remove({ provider: PROVIDER });
+    else this.metrics.credentialTtl.set({ provider: PROVIDER }, Math.round(ttl));
+  }
+}
+
+function parseAuth(res: AuthResponse | undefined, what: string): TokenState {
+  const token = res?.auth?.client_token;
+  if (typeof token !== 'string' || token === '')
+    throw new CorruptError(`${what}: the response carries no client_token`);
+  const lease = asNumber(res?.auth?.lease_duration) ?? 0;
+  const now = Date.now();
+  return {
+    token,
+    obtainedAt: now,
+    ttlMs: lease * 1000,
+    expiresAt: lease > 0 ? now + lease * 1000 : undefined,
+    renewable: res?.auth?.renewable === true,
+  };
+}
+
+function readSecretFile(file: string | undefined, field: string): string {
+  if (!file) throw new PermissionDeniedError(`vault: ${field} is not set`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new PermissionDeniedError(
+      `vault: cannot read ${field} ${file} (${code}); check the path and permissions`,
+    );
+  }
+  if (text === '') throw new PermissionDeniedError(`vault: ${field} ${file} is empty`);
+  return text;
+}
+
+function asNumber(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+  return undefined;
+}
+
+/** Waits for a shared promise, but gives up when this caller's own signal aborts. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortReasonToError(signal, what));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortReasonToError(signal, what));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * Maps what the Vault client threw onto the plugin's error classes. The operation matters: a 400
+ * on decrypt means the ciphertext failed authentication (or is malformed), on encrypt a bad
+ * request, on login a refused credential.
+ */
+import {
+  CorruptError,
+  InternalError,
+  InvalidInputError,
+  KeyDisabledError,
+  PermissionDeniedError,
+  PluginError,
+  ThrottledError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnknownKeyError,
+  isAbortError,
+} from '../errors.js';
+import type { PluginErrorOptions } from '../../errors.js';
+import { VaultHttpError, VaultProtocolError } from './http.js';
+
+export type VaultOperation = 'read_key' | 'encrypt' | 'decrypt' | 'login' | 'lookup_self' | 'renew_self';
+
+export type UnavailableReason = 'sealed' | 'standby' | 'unreachable' | 'server_error' | 'tls';
+
+/** `GET keys/<name>` answered 404: the Transit key does not exist (deleted, or never created). */
+export class VaultKeyNotFoundError extends UnknownKeyError {}
+
+/** Vault is not serving (sealed, standby, unreachable, 5xx); `reason` feeds KeyState details. */
+export class VaultUnavailableError extends UnavailableError {
+  constructor(
+    readonly reason: UnavailableReason,
+    message: string,
+    options?: PluginErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
+]);
+
+/** The classify function handed to RemoteCaller, bound to an operation and a description. */
+export function classifyVaultError(err: unknown, op: VaultOperation, what: string): PluginError {
+  if (err instanceof PluginError) return err;
+  if (err instanceof VaultHttpError) return fromStatus(err, op, what);
+  if (err instanceof VaultProtocolError) return new CorruptError(`${what}: ${err.message}`);
+  if (isAbortError(err)) return new UnavailableError(`${what}: request aborted`, { cause: err });
+  const code = errorCode(err);
+  if (code && TLS_CODES.has(code)) {
+    return new VaultUnavailableError(
+      'tls',
+      `${what}: TLS handshake with Vault failed (${code}); check vault.tls.caFile, vault.tls.serverName and the address host`,
+      { retryable: false },
+    );
+  }
+  if (code || (err as { name?: unknown } | null)?.name === 'TypeError') {
+    return new VaultUnavailableError(
+      'unreachable',
+      `${what}: cannot reach Vault (${code ?? 'network error'})`,
+    );
+  }
+  return new InternalError(`${what}: unexpected error from the Vault client`, { cause: err });
+}
+
+function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): PluginError {
+  const detail = err.errors.join('; ');
+  const said = detail ? `: ${detail}` : '';
+  const text = detail.toLowerCase();
+  const { status } = err;
+  if (text.includes('vault is sealed') || text.includes('is sealed')) {
+    return new VaultUnavailableError(
+      'sealed',
+      `${what}: Vault is sealed; unseal it (the plugin keeps retrying)`,
+    );
+  }
+  if (
+    (status >= 300 && status < 400) ||
+    text.includes('standby') ||
+    text.includes('local node not active') ||
+    text.includes('active cluster node not found')
+  ) {
+    return new VaultUnavailableError(
+      'standby',
+      `${what}: reached a standby Vault node that cannot serve the request (HTTP ${status}${said}); point vault.address at the active node or its load balancer`,
+    );
+  }
+  if (status === 403) {
+    if (op === 'login')
+      return new PermissionDeniedError(
+        `${what}: Vault refused the login${said}; check the role and the credential`,
+      );
+    return new PermissionDeniedError(
+      `${what}: permission denied by Vault; check the token's policy (see docs/providers/vault.md)`,
+    );
+  }
+  if (status === 429) return new ThrottledError(`${what}: Vault rate limit reached (HTTP 429)${said}`);
+  if (status === 412)
+    return new VaultUnavailableError('standby', `${what}: Vault node not yet consistent (HTTP 412)`);
+  if (status >= 500)
+    return new VaultUnavailableError('server_error', `${what}: Vault error (HTTP ${status})${said}`);
+  if (status === 404) {
+    if (text.includes('no handler for route')) {
+      return new UnknownKeyError(
+        `${what}: no such path in Vault (HTTP 404)${said}; check vault.transitMount, vault.namespace and vault.auth.mount`,
+      );
+    }
+    return new VaultKeyNotFoundError(
+      `${what}: Transit key not found (HTTP 404); create it or fix vault.keyName`,
+    );
+  }
+  if (op === 'login')
+    return new PermissionDeniedError(`${what}: Vault refused the login (HTTP ${status})${said}`);
+  if (op === 'renew_self' && status === 400)
+    return new PermissionDeniedError(`${what}: token not renewable (HTTP 400)${said}`);
+  if (status === 400 && op === 'decrypt') {
+    if (text.includes('disallowed by policy') || text.includes('too old')) {
+      return new KeyDisabledError(
+        `${what}: Vault refuses this key version (below min_decryption_version)${said}; lower min_decryption_version to read data wrapped with it`,
+      );
+    }
+    if (text.includes('authentication failed') || text.includes('message authentication')) {
+      return new UnauthenticatedError(
+        `${what}: Vault could not authenticate the wrapped DEK (wrong key, associated data or tampered)`,
+      );
+    }
+    if (text.includes('encryption key not found'))
+      return new UnknownKeyError(`${what}: Transit key not found${said}`);
+    return new CorruptError(`${what}: Vault rejected the wrapped DEK as malformed${said}`);
+  }
+  if (status === 400 && op === 'encrypt') {
+    if (text.includes('less than the minimum encryption')) {
+      return new KeyDisabledError(`${what}: key version below min_encryption_version${said}`);
+    }
+    if (text.includes('higher than the latest') || text.includes('encryption key not found')) {
+      return new UnknownKeyError(`${what}: key version not found${said}`);
+    }
+  }
+  return new InvalidInputError(`${what}: Vault rejected the request (HTTP ${status})${said}`);
+}
+
+function errorCode(err: unknown): string | undefined {
+  // Duck-typed, not `instanceof Error`: undici's errors may come from another realm (test VMs).
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR' && !code.startsWith('UND_ERR_ABORTED')) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,184 @@
+/**
+ * Vault over TLS with a custom CA (certificates made with openssl in the test), server name
+ * override, and TLS certificate auth with mutual TLS.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+
+const sig = (): AbortSignal => deadlineIn(3000);
+let pki: string;
+const pem = (name: string): string => join(pki, name);
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
+}
+
+beforeAll(() => {
+  pki = mkdtempSync(join(tmpdir(), 'vault-pki-'));
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test vault CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
+  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(
+    pem('server.cnf'),
+    'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:vault.test\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.cnf',
+  );
+  openssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=kms-plugin');
+  writeFileSync(pem('client.cnf'), 'extendedKeyUsage=clientAuth\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'client.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'client.cnf',
+  );
+  // A second, unrelated CA.
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'other.key',
+    '-out',
+    'other.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=other CA',
+  );
+});
+
+afterAll(() => {
+  rmSync(pki, { recursive: true, force: true });
+});
+
+describe('vault over TLS', () => {
+  let h: VaultHarness;
+
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const start = async (clientCa = false): Promise<void> => {
+    h = await new VaultHarness({
+      tls: {
+        cert: readFileSync(pem('server.crt')),
+        key: readFileSync(pem('server.key')),
+        clientCa: clientCa ? readFileSync(pem('ca.crt')) : undefined,
+      },
+    }).start();
+    h.fake.createKey('kek');
+  };
+
+  const roundTrip = async (p: Awaited<ReturnType<VaultHarness['provider']>>): Promise<void> => {
+    const v = await p.currentVersion(sig());
+    const dek = randomBytes(32);
+    const w = await p.wrap(dek, v, sig());
+    expect(await p.unwrap(w.wrapped, w.ref, sig())).toEqual(dek);
+  };
+
+  test('custom CA file: round trip over https', async () => {
+    await start();
+    expect(h.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const p = await h.provider({ tls: { caFile: pem('ca.crt') } });
+    await roundTrip(p);
+  });
+
+  test('without the CA, or with the wrong one: a TLS error that names the fix, not retried', async () => {
+    await start();
+    const p = await h.provider({ tls: { caFile: pem('other.crt') } });
+    const err = (await p.currentVersion(sig()).catch((e: unknown) => e)) as Error & {
+      kind: string;
+      retryable: boolean;
+    };
+    expect(err.kind).toBe('unavailable');
+    expect(err.message).toMatch(/TLS handshake with Vault failed .*vault\.tls\.caFile/);
+    expect(err.retryable).toBe(false);
+    expect(h.fake.requests).toHaveLength(0);
+  });
+
+  test('server name override: the certificate is checked against tls.serverName', async () => {
+    await start();
+    const ok = await h.provider({ tls: { caFile: pem('ca.crt'), serverName: 'vault.test' } });
+    await roundTrip(ok);
+    const wrong = await h.provider({ tls: { caFile: pem('ca.crt'), serverName: 'elsewhere.test' } });
+    await expect(wrong.currentVersion(sig())).rejects.toMatchObject({
+      kind: 'unavailable',
+      message: expect.stringMatching(/ERR_TLS_CERT_ALTNAME_INVALID/),
+    });
+  });
+
+  test('cert auth: mutual TLS login with the client certificate', async () => {
+    await start(true);
+    h.fake.addCertRole('kms-plugin', { ttlSeconds: 600 });
+    const p = await h.provider({
+      tls: { caFile: pem('ca.crt'), certFile: pem('client.crt'), keyFile: pem('client.key') },
+      auth: { method: 'cert', role: 'kms-plugin' },
+    });
+    await roundTrip(p);
+    const login = h.fake.requests.find((r) => r.path === 'auth/cert/login');
+    expect(login).toMatchObject({ body: { name: 'kms-plugin' }, clientCert: true, status: 200 });
+    expect(
+      h.fake.requests
+        .filter((r) => r.path.startsWith('transit/'))
+        .every((r) => r.clientCert && r.token === h.fake.issuedTokens()[0]),
+    ).toBe(true);
+  });
+
+  test('cert auth without a client certificate is refused as permission_denied', async () => {
+    await start(true);
+    h.fake.addCertRole('kms-plugin');
+    // The config requires a certificate for cert auth, so present one the server does not trust.
+    const p = await h.provider({
+      tls: { caFile: pem('ca.crt'), certFile: pem('other.crt'), keyFile: pem('other.key') },
+      auth: { method: 'cert' },
+    });
+    await expect(p.currentVersion(sig())).rejects.toMatchObject({ kind: 'permission_denied' });
+  });
+});

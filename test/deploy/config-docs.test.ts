@@ -1,0 +1,26 @@
+/** docs/configuration.md is generated from the schema and flags; it must not be stale. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { OUTPUT, generateConfigDocs } from '../../scripts/gen-config-docs.js';
+import { allFlags } from '../../src/config/schema.js';
+
+describe('docs/configuration.md', () => {
+  const text = generateConfigDocs();
+
+  it('matches the generator (run `npx tsx scripts/gen-config-docs.ts` after changing the schema or flags)', () => {
+    expect(readFileSync(OUTPUT, 'utf8')).toBe(text);
+  });
+
+  it('documents every flag with its env var, and the core fields with defaults', () => {
+    for (const f of allFlags) {
+      expect([f.name, text.includes(`\`--${f.name}\``)]).toEqual([f.name, true]);
+      expect([f.name, text.includes(`KMS_PLUGIN_${f.name.toUpperCase().replace(/-/g, '_')}`)]).toEqual([
+        f.name,
+        true,
+      ]);
+    }
+    expect(text).toMatch(/\| `healthAddr` \| string \| `127\.0\.0\.1:8086` \|/);
+    expect(text).toMatch(/\| `probe\.interval` \| duration \| `1m` \|/);
+    expect(text).toMatch(/\| `local\.keyFile` \| string \| \*\*required\*\* \|/);
+  });
+});

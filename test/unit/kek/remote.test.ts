@@ -1,0 +1,432 @@
+import { describe, expect, it } from '@jest/globals';
+import { deadlineSignal, timeoutSignal } from '../../../src/deadline.js';
+import {
+  InternalError,
+  PermissionDeniedError,
+  PluginError,
+  ThrottledError,
+  UnavailableError,
+  InvalidInputError,
+} from '../../../src/errors.js';
+import { RemoteCaller, Semaphore, type RemoteCallerOptions } from '../../../src/kek/remote.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const never = (): AbortSignal => new AbortController().signal;
+
+function caller(over: Partial<RemoteCallerOptions> = {}): { rc: RemoteCaller; metrics: Metrics } {
+  const metrics = new Metrics({ processMetrics: false });
+  const rc = new RemoteCaller({
+    provider: 'fake',
+    classify: (err) => (err instanceof PluginError ? err : new InternalError('classified')),
+    metrics,
+    logger: silentLogger(),
+    random: () => 0,
+    ...over,
+    retry: { baseBackoffMs: 5, maxBackoffMs: 20, minAttemptMs: 5, attemptTimeoutMs: 1000, ...over.retry },
+  });
+  return { rc, metrics };
+}
+
+/** Value of a sample whose labels include every given pair (0 if absent). */
+async function sample(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await metrics.registry.getSingleMetricAsString(name);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.split(' ').pop());
+  }
+  return 0;
+}
+
+async function errorOf(p: Promise<unknown>): Promise<PluginError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(PluginError);
+    return err as PluginError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('RemoteCaller retries', () => {
+  it('retries retryable errors and succeeds; counts retries and one ok call', async () => {
+    const { rc, metrics } = caller();
+    let attempts = 0;
+    const v = await rc.call('wrap', never(), async () => {
+      attempts += 1;
+      if (attempts === 1) throw new ThrottledError('slow down');
+      if (attempts === 2) throw new UnavailableError('blip');
+      return 'done';
+    });
+    expect(v).toBe('done');
+    expect(attempts).toBe(3);
+    expect(
+      await sample(metrics, 'kms_plugin_remote_retries_total', { provider: 'fake', operation: 'wrap' }),
+    ).toBe(2);
+    expect(await sample(metrics, 'kms_plugin_remote_calls_total', { operation: 'wrap', outcome: 'ok' })).toBe(
+      1,
+    );
+    expect(
+      await sample(metrics, 'kms_plugin_remote_calls_total', { operation: 'wrap', outcome: 'throttled' }),
+    ).toBe(0);
+  });
+
+  it('gives up after maxAttempts with the last error', async () => {
+    const { rc, metrics } = caller({ retry: { maxAttempts: 3 } });
+    let attempts = 0;
+    const err = await errorOf(
+      rc.call('unwrap', never(), async () => {
+        attempts += 1;
+        throw new ThrottledError(`throttled ${attempts}`);
+      }),
+    );
+    expect(attempts).toBe(3);
+    expect(err.kind).toBe('throttled');
+    expect(err.message).toBe('throttled 3');
+    expect(
+      await sample(metrics, 'kms_plugin_remote_calls_total', { operation: 'unwrap', outcome: 'throttled' }),
+    ).toBe(1);
+  });
+
+  it('a non-retryable error is thrown at once', async () => {
+    const { rc, metrics } = caller();
+    let attempts = 0;
+    const denied = new PermissionDeniedError('no');
+    const err = await errorOf(
+      rc.call('wrap', never(), async () => {
+        attempts += 1;
+        throw denied;
+      }),
+    );
+    expect(err).toBe(denied);
+    expect(attempts).toBe(1);
+    expect(await sample(metrics, 'kms_plugin_remote_calls_total', { outcome: 'permission_denied' })).toBe(1);
+    expect(await sample(metrics, 'kms_plugin_remote_retries_total', { operation: 'wrap' })).toBe(0);
+  });
+
+  it('errors that are not PluginErrors go through classify', async () => {
+    const { rc, metrics } = caller({
+      classify: (e) => new InvalidInputError(`classified: ${(e as Error).name}`),
+    });
+    const err = await errorOf(
+      rc.call('wrap', never(), async () => {
+        throw new TypeError('raw');
+      }),
+    );
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect(err.message).toBe('classified: TypeError');
+    expect(await sample(metrics, 'kms_plugin_remote_calls_total', { outcome: 'invalid_input' })).toBe(1);
+  });
+
+  it('never retries past the caller’s deadline', async () => {
+    const { rc } = caller({ retry: { maxAttempts: 1000, baseBackoffMs: 20, maxBackoffMs: 40 } });
+    let attempts = 0;
+    const started = Date.now();
+    const err = await errorOf(
+      rc.call('wrap', timeoutSignal(150), async () => {
+        attempts += 1;
+        throw new UnavailableError('down');
+      }),
+    );
+    const elapsed = Date.now() - started;
+    expect(['unavailable', 'deadline']).toContain(err.kind);
+    expect(elapsed).toBeLessThan(300); // 150 ms deadline plus scheduling slack on a busy CI box
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThan(20);
+  });
+
+  it('does not start a back-off that cannot fit before the deadline (fails at once)', async () => {
+    const { rc } = caller({ retry: { maxAttempts: 10, baseBackoffMs: 1000, maxBackoffMs: 1000 } });
+    let attempts = 0;
+    const started = Date.now();
+    const err = await errorOf(
+      rc.call('wrap', timeoutSignal(300), async () => {
+        attempts += 1;
+        throw new UnavailableError('down');
+      }),
+    );
+    expect(err.kind).toBe('unavailable');
+    expect(attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(150);
+  });
+
+  it('an already-expired caller signal makes no attempt', async () => {
+    const { rc, metrics } = caller();
+    const s = timeoutSignal(0);
+    await sleep(5);
+    let attempts = 0;
+    const err = await errorOf(
+      rc.call('wrap', s, async () => {
+        attempts += 1;
+        return 1;
+      }),
+    );
+    expect(err.kind).toBe('deadline');
+    expect(attempts).toBe(0);
+    expect(await sample(metrics, 'kms_plugin_remote_calls_total', { outcome: 'deadline' })).toBe(1);
+  });
+
+  it('a cancelled caller (not a timeout) is reported as cancelled', async () => {
+    const { rc } = caller();
+    const c = new AbortController();
+    const p = rc.call(
+      'wrap',
+      c.signal,
+      (s) => new Promise((_r, rej) => s.addEventListener('abort', () => rej(s.reason))),
+    );
+    await sleep(10);
+    c.abort();
+    expect((await errorOf(p)).kind).toBe('cancelled');
+  });
+
+  it('a hung attempt is cut by attemptTimeoutMs and retried', async () => {
+    const { rc } = caller({ retry: { attemptTimeoutMs: 50 } });
+    let attempts = 0;
+    const signals: AbortSignal[] = [];
+    const started = Date.now();
+    const v = await rc.call('wrap', timeoutSignal(5000), (s) => {
+      attempts += 1;
+      signals.push(s);
+      if (attempts === 1)
+        return new Promise<string>((_r, rej) => s.addEventListener('abort', () => rej(s.reason)));
+      return Promise.resolve('second');
+    });
+    expect(v).toBe('second');
+    expect(attempts).toBe(2);
+    expect(signals[0].aborted).toBe(true);
+    expect(signals[1].aborted).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('a hung attempt that outlives the caller’s deadline → deadline error, not retried', async () => {
+    const { rc, metrics } = caller({ retry: { attemptTimeoutMs: 5000 } });
+    let attempts = 0;
+    const started = Date.now();
+    const err = await errorOf(
+      rc.call('unwrap', timeoutSignal(80), (s) => {
+        attempts += 1;
+        return new Promise((_r, rej) => s.addEventListener('abort', () => rej(s.reason)));
+      }),
+    );
+    expect(err.kind).toBe('deadline');
+    expect(attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(
+      await sample(metrics, 'kms_plugin_remote_calls_total', { operation: 'unwrap', outcome: 'deadline' }),
+    ).toBe(1);
+  });
+});
+
+describe('RemoteCaller circuit breaker', () => {
+  it('opens after N unavailable failures, fails fast, and closes after a successful half-open call', async () => {
+    const { rc, metrics } = caller({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 3, cooldownMs: 150 },
+    });
+    let attempts = 0;
+    const failing = async (): Promise<number> => {
+      attempts += 1;
+      throw new UnavailableError('down');
+    };
+    for (let i = 0; i < 3; i++) await errorOf(rc.call('wrap', never(), failing));
+    expect(attempts).toBe(3);
+    expect(await sample(metrics, 'kms_plugin_remote_circuit_open', { provider: 'fake' })).toBe(1);
+    // Open: fails fast without calling fn.
+    const started = Date.now();
+    const fast = await errorOf(
+      rc.call('wrap', never(), async () => {
+        attempts += 1;
+        return 1;
+      }),
+    );
+    expect(fast.kind).toBe('unavailable');
+    expect(fast.message).toMatch(/circuit open/);
+    expect(fast.retryable).toBe(false);
+    expect(attempts).toBe(3);
+    expect(Date.now() - started).toBeLessThan(50);
+    await sleep(170);
+    // Half-open: one probe call goes through; a concurrent one fails fast.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const probe = rc.call('wrap', never(), async () => {
+      attempts += 1;
+      await gate;
+      return 'probe-ok';
+    });
+    const concurrent = await errorOf(rc.call('wrap', never(), async () => 2));
+    expect(concurrent.message).toMatch(/half-open/);
+    release();
+    expect(await probe).toBe('probe-ok');
+    expect(attempts).toBe(4);
+    expect(await sample(metrics, 'kms_plugin_remote_circuit_open', { provider: 'fake' })).toBe(0);
+    // Closed again.
+    expect(await rc.call('wrap', never(), async () => 'ok')).toBe('ok');
+  });
+
+  it('a failed half-open call re-opens the circuit', async () => {
+    const { rc } = caller({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2, cooldownMs: 80 } });
+    const failing = async (): Promise<number> => {
+      throw new UnavailableError('down');
+    };
+    await errorOf(rc.call('wrap', never(), failing));
+    await errorOf(rc.call('wrap', never(), failing));
+    await sleep(100);
+    let ran = 0;
+    await errorOf(
+      rc.call('wrap', never(), async () => {
+        ran += 1;
+        throw new UnavailableError('still down');
+      }),
+    );
+    expect(ran).toBe(1);
+    const fast = await errorOf(
+      rc.call('wrap', never(), async () => {
+        ran += 1;
+        return 1;
+      }),
+    );
+    expect(fast.message).toMatch(/circuit open/);
+    expect(ran).toBe(1);
+  });
+
+  it('a half-open call that fails its deadline check before running does not wedge the breaker', async () => {
+    const { rc } = caller({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 1, cooldownMs: 30 } });
+    await errorOf(
+      rc.call('wrap', never(), async () => {
+        throw new UnavailableError('down');
+      }),
+    );
+    await sleep(50);
+    // Deadline already reached (the timer has not fired yet): no attempt can be made.
+    const late = await errorOf(rc.call('wrap', deadlineSignal(Date.now()), async () => 'never'));
+    expect(late.kind).toBe('deadline');
+    // The next caller must get its half-open probe through, not "probe call in flight" forever.
+    expect(await rc.call('wrap', never(), async () => 'recovered')).toBe('recovered');
+  });
+
+  it('errors that prove the KMS is up (permission denied) do not open it, and reset the count', async () => {
+    const { rc } = caller({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, cooldownMs: 10_000 },
+    });
+    const unavailable = async (): Promise<number> => {
+      throw new UnavailableError('x');
+    };
+    const denied = async (): Promise<number> => {
+      throw new PermissionDeniedError('no');
+    };
+    for (let i = 0; i < 5; i++) await errorOf(rc.call('wrap', never(), denied));
+    await errorOf(rc.call('wrap', never(), unavailable));
+    await errorOf(rc.call('wrap', never(), denied));
+    await errorOf(rc.call('wrap', never(), unavailable));
+    expect(await rc.call('wrap', never(), async () => 'still closed')).toBe('still closed');
+  });
+
+  it('a success resets the consecutive-failure count', async () => {
+    const { rc } = caller({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, cooldownMs: 10_000 },
+    });
+    const fail = async (): Promise<number> => {
+      throw new UnavailableError('x');
+    };
+    await errorOf(rc.call('wrap', never(), fail));
+    await rc.call('wrap', never(), async () => 1);
+    await errorOf(rc.call('wrap', never(), fail));
+    expect(await rc.call('wrap', never(), async () => 'closed')).toBe('closed');
+  });
+
+  it('failureThreshold 0 disables the breaker', async () => {
+    const { rc } = caller({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 0 } });
+    for (let i = 0; i < 20; i++) {
+      await errorOf(
+        rc.call('wrap', never(), async () => {
+          throw new UnavailableError('x');
+        }),
+      );
+    }
+    expect(await rc.call('wrap', never(), async () => 'through')).toBe('through');
+  });
+});
+
+describe('RemoteCaller concurrency limit', () => {
+  it('holds: never more than `concurrency` attempts in flight, and all complete', async () => {
+    const { rc } = caller({ concurrency: 3 });
+    let inFlight = 0;
+    let max = 0;
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        rc.call('unwrap', timeoutSignal(5000), async () => {
+          inFlight += 1;
+          max = Math.max(max, inFlight);
+          await sleep(15);
+          inFlight -= 1;
+          return i;
+        }),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(max).toBe(3);
+  });
+
+  it('a caller waiting for a slot gives up at its deadline', async () => {
+    const { rc } = caller({ concurrency: 1 });
+    let release!: () => void;
+    const hold = rc.call('wrap', never(), () => new Promise<void>((r) => (release = r)));
+    const started = Date.now();
+    let ran = false;
+    const err = await errorOf(
+      rc.call('wrap', timeoutSignal(60), async () => {
+        ran = true;
+      }),
+    );
+    expect(err.kind).toBe('deadline');
+    expect(ran).toBe(false);
+    expect(Date.now() - started).toBeLessThan(500);
+    release();
+    await hold;
+    // The slot is free again.
+    expect(await rc.call('wrap', never(), async () => 'free')).toBe('free');
+  });
+});
+
+describe('Semaphore', () => {
+  it('hands slots out in order and removes aborted waiters', async () => {
+    const s = new Semaphore(1);
+    const r1 = await s.acquire(never());
+    const c = new AbortController();
+    const order: string[] = [];
+    const p2 = s.acquire(c.signal).then(
+      () => order.push('aborted-one-got-it'),
+      () => order.push('aborted'),
+    );
+    const p3 = s.acquire(never()).then((rel) => {
+      order.push('third');
+      return rel;
+    });
+    c.abort();
+    await p2;
+    r1();
+    r1(); // idempotent
+    const r3 = await p3;
+    expect(order).toEqual(['aborted', 'third']);
+    r3();
+    const r4 = await s.acquire(never());
+    r4();
+  });
+
+  it('size below 1 is treated as 1', async () => {
+    const s = new Semaphore(0);
+    const r = await s.acquire(never());
+    let got = false;
+    void s.acquire(never()).then(() => (got = true));
+    await sleep(5);
+    expect(got).toBe(false);
+    r();
+    await sleep(5);
+    expect(got).toBe(true);
+  });
+});
