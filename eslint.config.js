@@ -7,7 +7,9 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': ['error', { allow: ['error', 'warn'] }],
@@ -25,7 +27,12 @@ export default tseslint.config(
   },
   {
     files: ['src/envelope/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/server/**', '**/health/**', '**/cli/**', '**/app/**'] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/server/**', '**/health/**', '**/cli/**', '**/app/**'] },
+      ],
+    },
   },
   {
     files: ['src/server/**/*.ts', 'src/health/**/*.ts', 'src/config/**/*.ts', 'src/observability/**/*.ts'],

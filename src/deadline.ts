@@ -69,7 +69,11 @@ export class CallDeadline {
 
   /** True once the deadline passed or the call was cancelled. */
   get expired(): boolean {
-    return this.cancelledReason !== undefined || Date.now() >= this.deadlineMs || (this.controller?.signal.aborted ?? false);
+    return (
+      this.cancelledReason !== undefined ||
+      Date.now() >= this.deadlineMs ||
+      (this.controller?.signal.aborted ?? false)
+    );
   }
 
   /** The reason to report once expired. */
@@ -87,7 +91,10 @@ export class CallDeadline {
       if (this.cancelledReason !== undefined) controller.abort(this.cancelledReason);
       else {
         const ms = Math.max(0, this.deadlineMs - Date.now());
-        this.timer = setTimeout(() => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')), ms);
+        this.timer = setTimeout(
+          () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')),
+          ms,
+        );
         this.timer.unref?.();
       }
     }

@@ -117,13 +117,18 @@ export class ConfigError extends Error {
 /** Normalises anything thrown into a PluginError (unknown errors become `internal`). */
 export function asPluginError(err: unknown): PluginError {
   if (err instanceof PluginError) return err;
-  if (isAbortError(err)) return new DeadlineError('operation aborted: deadline exceeded or caller cancelled', { cause: err });
+  if (isAbortError(err))
+    return new DeadlineError('operation aborted: deadline exceeded or caller cancelled', { cause: err });
   return new InternalError('unexpected internal error', { cause: err });
 }
 
 export function isAbortError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return err.name === 'AbortError' || err.name === 'TimeoutError' || (err as { code?: string }).code === 'ABORT_ERR';
+  return (
+    err.name === 'AbortError' ||
+    err.name === 'TimeoutError' ||
+    (err as { code?: string }).code === 'ABORT_ERR'
+  );
 }
 
 /**

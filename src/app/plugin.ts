@@ -46,9 +46,21 @@ export async function startPlugin(config: Config, options: StartOptions = {}): P
 
   try {
     const primarySelection: KekSelection = { ...config, provider: config.provider } as KekSelection;
-    providers.push(await createKekProvider(primarySelection, { logger: logger.child({ kek: config.provider }), metrics, role: 'primary' }));
+    providers.push(
+      await createKekProvider(primarySelection, {
+        logger: logger.child({ kek: config.provider }),
+        metrics,
+        role: 'primary',
+      }),
+    );
     for (const [i, sel] of config.decryptOnly.entries()) {
-      providers.push(await createKekProvider(sel, { logger: logger.child({ kek: sel.provider, role: `decrypt-only-${i}` }), metrics, role: `decrypt-only-${i}` }));
+      providers.push(
+        await createKekProvider(sel, {
+          logger: logger.child({ kek: sel.provider, role: `decrypt-only-${i}` }),
+          metrics,
+          role: `decrypt-only-${i}`,
+        }),
+      );
     }
   } catch (err) {
     await closeProviders();

@@ -13,7 +13,10 @@ export function addConfigFlags(cmd: Command, flags: FlagSpec[] = allFlags): Comm
 }
 
 /** Collects the flag values commander parsed, keyed by flag name (e.g. "aws-region"). */
-export function flagValues(opts: Record<string, unknown>, flags: FlagSpec[] = allFlags): Record<string, unknown> {
+export function flagValues(
+  opts: Record<string, unknown>,
+  flags: FlagSpec[] = allFlags,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of flags) {
     const v = opts[camel(f.name)];

@@ -35,7 +35,10 @@ addConfigFlags(
   program
     .command('serve', { isDefault: true })
     .description('run the plugin (the default command)')
-    .option('--dev', 'development defaults: local KEK created under ./.dev, socket unix:///tmp/k8s-kms-plugin/kms.sock'),
+    .option(
+      '--dev',
+      'development defaults: local KEK created under ./.dev, socket unix:///tmp/k8s-kms-plugin/kms.sock',
+    ),
 ).action(async (opts: Record<string, unknown>) => {
   await serve({ config: opts.config as string | undefined, dev: opts.dev === true, flags: flagValues(opts) });
 });
@@ -46,25 +49,38 @@ program
   .requiredOption('--out <PATH>', 'where to write the key file')
   .action((opts: { out: string }) => {
     const r = keygen(opts.out);
-    process.stdout.write(`wrote ${opts.out} (key file id ${r.id}, primary version ${r.version}, mode 0600)\n`);
+    process.stdout.write(
+      `wrote ${opts.out} (key file id ${r.id}, primary version ${r.version}, mode 0600)\n`,
+    );
   });
 
 program
   .command('probe')
-  .description('check a running plugin: Status, Encrypt a random seed (validated with kube-apiserver rules), Decrypt it')
+  .description(
+    'check a running plugin: Status, Encrypt a random seed (validated with kube-apiserver rules), Decrypt it',
+  )
   .requiredOption('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
   .option('--timeout <DURATION>', 'per-call deadline', '3s')
   .option('--expect-version <V>', 'v2, v2beta1 or any', 'any')
   .option('--json', 'print the report as JSON')
   .action(async (opts: { socket: string; timeout: string; expectVersion: string; json?: boolean }) => {
     const timeoutMs = parseDuration(opts.timeout);
-    if (timeoutMs === undefined) throw new ConfigError('--timeout', `expected a duration like 3s; got ${JSON.stringify(opts.timeout)}`);
-    if (!['v2', 'v2beta1', 'any'].includes(opts.expectVersion)) throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
-    const steps = await runProbe({ socket: opts.socket, timeoutMs, expectVersion: opts.expectVersion as 'v2' | 'v2beta1' | 'any' });
+    if (timeoutMs === undefined)
+      throw new ConfigError('--timeout', `expected a duration like 3s; got ${JSON.stringify(opts.timeout)}`);
+    if (!['v2', 'v2beta1', 'any'].includes(opts.expectVersion))
+      throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
+    const steps = await runProbe({
+      socket: opts.socket,
+      timeoutMs,
+      expectVersion: opts.expectVersion as 'v2' | 'v2beta1' | 'any',
+    });
     const ok = steps.length === 3 && steps.every((s) => s.ok);
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
     else {
-      for (const s of steps) process.stdout.write(`${s.ok ? 'PASS' : 'FAIL'} ${s.name.padEnd(8)} ${String(s.ms).padStart(5)} ms  ${s.detail}\n`);
+      for (const s of steps)
+        process.stdout.write(
+          `${s.ok ? 'PASS' : 'FAIL'} ${s.name.padEnd(8)} ${String(s.ms).padStart(5)} ms  ${s.detail}\n`,
+        );
       process.stdout.write(ok ? `probe: ok (${opts.socket})\n` : `probe: FAILED (${opts.socket})\n`);
     }
     if (!ok) process.exitCode = 1;
@@ -81,7 +97,9 @@ program
   .option('--json', 'as JSON')
   .action((opts: { json?: boolean }) => {
     const v = versionInfo();
-    process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${v.name} ${v.version} (node ${v.node}, KMS API ${v.kmsApi})\n`);
+    process.stdout.write(
+      opts.json ? `${JSON.stringify(v)}\n` : `${v.name} ${v.version} (node ${v.node}, KMS API ${v.kmsApi})\n`,
+    );
   });
 
 try {

@@ -42,10 +42,13 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeStep[]> {
       const problems: string[] = [];
       const expect = options.expectVersion ?? 'any';
       if (expect === 'any' ? !['v2', 'v2beta1'].includes(s.version) : s.version !== expect) {
-        problems.push(`version ${JSON.stringify(s.version)} (expected ${expect === 'any' ? '"v2" or "v2beta1"' : JSON.stringify(expect)})`);
+        problems.push(
+          `version ${JSON.stringify(s.version)} (expected ${expect === 'any' ? '"v2" or "v2beta1"' : JSON.stringify(expect)})`,
+        );
       }
       if (s.healthz !== 'ok') problems.push(`healthz ${JSON.stringify(s.healthz)} (must be exactly "ok")`);
-      if (!s.key_id || Buffer.byteLength(s.key_id) > 1024) problems.push('key_id empty or longer than 1024 bytes');
+      if (!s.key_id || Buffer.byteLength(s.key_id) > 1024)
+        problems.push('key_id empty or longer than 1024 bytes');
       keyId = s.key_id;
       if (problems.length) throw new Error(problems.join('; '));
       return `version=${s.version} healthz=ok key_id=${s.key_id}`;
@@ -56,18 +59,27 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeStep[]> {
     const encOk = await step('encrypt', async () => {
       enc = await client.encrypt({ plaintext: seed, uid: randomUUID() }, options.timeoutMs);
       const problems: string[] = [];
-      if (!enc.ciphertext?.length || enc.ciphertext.length > 1024) problems.push(`ciphertext is ${enc.ciphertext?.length ?? 0} bytes (1..1024 allowed)`);
-      if (enc.key_id !== keyId) problems.push(`key_id ${enc.key_id} differs from Status key_id ${keyId}: kube-apiserver would discard it`);
+      if (!enc.ciphertext?.length || enc.ciphertext.length > 1024)
+        problems.push(`ciphertext is ${enc.ciphertext?.length ?? 0} bytes (1..1024 allowed)`);
+      if (enc.key_id !== keyId)
+        problems.push(
+          `key_id ${enc.key_id} differs from Status key_id ${keyId}: kube-apiserver would discard it`,
+        );
       problems.push(...annotationErrors(enc.annotations ?? {}));
-      if (enc.ciphertext && Buffer.from(enc.ciphertext).includes(seed)) problems.push('ciphertext contains the plaintext');
+      if (enc.ciphertext && Buffer.from(enc.ciphertext).includes(seed))
+        problems.push('ciphertext contains the plaintext');
       if (problems.length) throw new Error(problems.join('; '));
       return `ciphertext ${enc.ciphertext.length} bytes, ${Object.keys(enc.annotations ?? {}).length} annotation(s), key_id matches Status`;
     });
     if (!encOk || !enc) return steps;
     const e = enc;
     await step('decrypt', async () => {
-      const dec = await client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() }, options.timeoutMs);
-      if (!Buffer.from(dec.plaintext).equals(seed)) throw new Error('Decrypt returned different bytes than were encrypted');
+      const dec = await client.decrypt(
+        { ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() },
+        options.timeoutMs,
+      );
+      if (!Buffer.from(dec.plaintext).equals(seed))
+        throw new Error('Decrypt returned different bytes than were encrypted');
       return 'round trip ok (plaintext identical)';
     });
     return steps;

@@ -13,8 +13,16 @@ export function devDefaults(cwd = process.cwd()): Record<string, unknown> {
   };
 }
 
-export async function serve(options: { config?: string; dev?: boolean; flags: Record<string, unknown> }): Promise<void> {
-  const config = loadConfig({ file: options.config, flags: options.flags, defaults: options.dev ? devDefaults() : undefined });
+export async function serve(options: {
+  config?: string;
+  dev?: boolean;
+  flags: Record<string, unknown>;
+}): Promise<void> {
+  const config = loadConfig({
+    file: options.config,
+    flags: options.flags,
+    defaults: options.dev ? devDefaults() : undefined,
+  });
   const logger = createLogger({ level: config.logLevel });
   if (options.dev) {
     logger.warn(

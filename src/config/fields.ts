@@ -20,7 +20,10 @@ export function duration(example: string, opts: { min?: number; max?: number } =
   return z.union([z.string(), z.number()]).transform((v, ctx) => {
     const ms = typeof v === 'number' ? Math.round(v * 1000) : parseDuration(v);
     if (ms === undefined || !Number.isFinite(ms)) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like "${example}" (units ms, s, m, h, d); got ${JSON.stringify(v)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration like "${example}" (units ms, s, m, h, d); got ${JSON.stringify(v)}`,
+      });
       return z.NEVER;
     }
     if (opts.min !== undefined && ms < opts.min) {
@@ -37,7 +40,10 @@ export function duration(example: string, opts: { min?: number; max?: number } =
 
 /** A non-empty string with a message that says what is expected. */
 export function nonEmpty(what: string) {
-  return z.string({ error: `expected ${what}` }).trim().min(1, { message: `must not be empty: set ${what}` });
+  return z
+    .string({ error: `expected ${what}` })
+    .trim()
+    .min(1, { message: `must not be empty: set ${what}` });
 }
 
 /** An integer option that may arrive as a string from a flag or env var. */
@@ -50,7 +56,9 @@ export function int(what: string, min: number, max: number) {
 }
 
 /** A boolean that also accepts "true"/"false"/"1"/"0" from flags and env. */
-export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+export const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((v) => v === true || v === 'true' || v === '1');
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'list';
 

@@ -49,7 +49,10 @@ export function readConfigFile(file: string): Tree {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError('--config', `cannot read ${file} (${code ?? 'error'}): check the path and that the plugin's user can read it`);
+    throw new ConfigError(
+      '--config',
+      `cannot read ${file} (${code ?? 'error'}): check the path and that the plugin's user can read it`,
+    );
   }
   let doc: unknown;
   try {
@@ -59,7 +62,10 @@ export function readConfigFile(file: string): Tree {
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError('--config', `${file} must contain a YAML mapping (key: value lines) at the top level`);
+    throw new ConfigError(
+      '--config',
+      `${file} must contain a YAML mapping (key: value lines) at the top level`,
+    );
   }
   return doc as Tree;
 }
@@ -92,7 +98,8 @@ function convert(flag: FlagSpec, value: unknown, source: string): unknown {
       return value === 'true' || value === '1' || value === '';
     case 'number': {
       const n = Number(value);
-      if (!Number.isFinite(n)) throw new ConfigError(source, `expected a number; got ${JSON.stringify(value)}`);
+      if (!Number.isFinite(n))
+        throw new ConfigError(source, `expected a number; got ${JSON.stringify(value)}`);
       return n;
     }
     case 'list':

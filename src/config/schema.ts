@@ -31,7 +31,10 @@ const kekSelection = z
   .strictObject({ provider: providerEnum, ...providerSections })
   .superRefine((v, ctx) => requireSection(v, ctx));
 
-function requireSection(v: { provider: ProviderName } & Partial<Record<ProviderName, unknown>>, ctx: z.RefinementCtx): void {
+function requireSection(
+  v: { provider: ProviderName } & Partial<Record<ProviderName, unknown>>,
+  ctx: z.RefinementCtx,
+): void {
   if (v[v.provider] === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -50,7 +53,8 @@ export const configSchema = z
       .string()
       .default('unix:///var/run/kmsplugin/kms.sock')
       .refine((s) => listenPattern.test(s), {
-        message: 'expected unix:///absolute/path.sock or unix:///@name (three slashes; other forms give the apiserver an empty path)',
+        message:
+          'expected unix:///absolute/path.sock or unix:///@name (three slashes; other forms give the apiserver an empty path)',
       }),
     /** File mode of the socket (octal string). */
     socketMode: z
@@ -59,7 +63,10 @@ export const configSchema = z
       .transform((v, ctx) => {
         const n = typeof v === 'number' ? v : /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : NaN;
         if (!Number.isInteger(n) || n < 0 || n > 0o777) {
-          ctx.addIssue({ code: 'custom', message: `expected an octal mode like "0600" or "0660"; got ${JSON.stringify(v)}` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected an octal mode like "0600" or "0660"; got ${JSON.stringify(v)}`,
+          });
           return z.NEVER;
         }
         return n;
@@ -67,7 +74,9 @@ export const configSchema = z
     /** Group (name or numeric gid) to own the socket, e.g. the group kube-apiserver runs as. */
     socketGroup: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
     /** StatusResponse.version: "v2" (1.29+) or "v2beta1" (required by kube-apiserver 1.27/1.28). */
-    statusVersion: z.enum(['v2', 'v2beta1'], { error: 'expected "v2" (kube-apiserver 1.29+) or "v2beta1" (1.27/1.28)' }).default('v2'),
+    statusVersion: z
+      .enum(['v2', 'v2beta1'], { error: 'expected "v2" (kube-apiserver 1.29+) or "v2beta1" (1.27/1.28)' })
+      .default('v2'),
     /** Health and metrics HTTP listener, host:port; loopback by default. "" disables it. */
     healthAddr: z
       .string()
@@ -110,7 +119,13 @@ export const configSchema = z
         /** How long after the last good probe healthz stays "ok". */
         healthGrace: duration('5m', { min: 0 }).default(300_000),
       })
-      .default({ interval: 60_000, jitter: 0.1, timeout: 10_000, stableObservations: 2, healthGrace: 300_000 }),
+      .default({
+        interval: 60_000,
+        jitter: 0.1,
+        timeout: 10_000,
+        stableObservations: 2,
+        healthGrace: 300_000,
+      }),
     /** Which provider wraps new DEKs. */
     provider: providerEnum.default('local'),
     ...providerSections,
@@ -125,21 +140,106 @@ export type KekSelection = z.output<typeof kekSelection>;
 
 /** Flags that are not provider-specific. */
 export const coreFlags: FlagSpec[] = [
-  { name: 'listen', path: ['listen'], type: 'string', arg: 'ENDPOINT', description: 'socket: unix:///abs/path.sock or unix:///@name' },
-  { name: 'socket-mode', path: ['socketMode'], type: 'string', arg: 'MODE', description: 'socket file mode (octal), default 0600' },
-  { name: 'socket-group', path: ['socketGroup'], type: 'string', arg: 'GROUP', description: 'group name or gid to own the socket' },
-  { name: 'provider', path: ['provider'], type: 'string', arg: 'NAME', description: `KEK provider: ${PROVIDERS.join('|')}` },
-  { name: 'status-version', path: ['statusVersion'], type: 'string', arg: 'V', description: 'Status version: v2 (default) or v2beta1 (1.27/1.28)' },
-  { name: 'health-addr', path: ['healthAddr'], type: 'string', arg: 'HOST:PORT', description: 'health/metrics HTTP address ("" disables)' },
-  { name: 'log-level', path: ['logLevel'], type: 'string', arg: 'LEVEL', description: 'fatal|error|warn|info|debug|trace|silent' },
-  { name: 'shutdown-timeout', path: ['shutdownTimeout'], type: 'string', arg: 'DURATION', description: 'drain deadline on SIGTERM, e.g. 10s' },
-  { name: 'probe-interval', path: ['probe', 'interval'], type: 'string', arg: 'DURATION', description: 'KEK probe / rotation check period, e.g. 60s' },
-  { name: 'key-id-generation', path: ['keyIdGeneration'], type: 'number', arg: 'N', description: 'bump to force a fresh key_id (see rotation docs)' },
-  { name: 'dek-max-age', path: ['dek', 'maxAge'], type: 'string', arg: 'DURATION', description: 'rotate the write DEK after this age, e.g. 7d' },
-  { name: 'dek-max-uses', path: ['dek', 'maxUses'], type: 'number', arg: 'N', description: 'rotate the write DEK after N Encrypts' },
-  { name: 'dek-cache-size', path: ['dek', 'cacheSize'], type: 'number', arg: 'N', description: 'unwrapped DEKs cached in memory' },
+  {
+    name: 'listen',
+    path: ['listen'],
+    type: 'string',
+    arg: 'ENDPOINT',
+    description: 'socket: unix:///abs/path.sock or unix:///@name',
+  },
+  {
+    name: 'socket-mode',
+    path: ['socketMode'],
+    type: 'string',
+    arg: 'MODE',
+    description: 'socket file mode (octal), default 0600',
+  },
+  {
+    name: 'socket-group',
+    path: ['socketGroup'],
+    type: 'string',
+    arg: 'GROUP',
+    description: 'group name or gid to own the socket',
+  },
+  {
+    name: 'provider',
+    path: ['provider'],
+    type: 'string',
+    arg: 'NAME',
+    description: `KEK provider: ${PROVIDERS.join('|')}`,
+  },
+  {
+    name: 'status-version',
+    path: ['statusVersion'],
+    type: 'string',
+    arg: 'V',
+    description: 'Status version: v2 (default) or v2beta1 (1.27/1.28)',
+  },
+  {
+    name: 'health-addr',
+    path: ['healthAddr'],
+    type: 'string',
+    arg: 'HOST:PORT',
+    description: 'health/metrics HTTP address ("" disables)',
+  },
+  {
+    name: 'log-level',
+    path: ['logLevel'],
+    type: 'string',
+    arg: 'LEVEL',
+    description: 'fatal|error|warn|info|debug|trace|silent',
+  },
+  {
+    name: 'shutdown-timeout',
+    path: ['shutdownTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description: 'drain deadline on SIGTERM, e.g. 10s',
+  },
+  {
+    name: 'probe-interval',
+    path: ['probe', 'interval'],
+    type: 'string',
+    arg: 'DURATION',
+    description: 'KEK probe / rotation check period, e.g. 60s',
+  },
+  {
+    name: 'key-id-generation',
+    path: ['keyIdGeneration'],
+    type: 'number',
+    arg: 'N',
+    description: 'bump to force a fresh key_id (see rotation docs)',
+  },
+  {
+    name: 'dek-max-age',
+    path: ['dek', 'maxAge'],
+    type: 'string',
+    arg: 'DURATION',
+    description: 'rotate the write DEK after this age, e.g. 7d',
+  },
+  {
+    name: 'dek-max-uses',
+    path: ['dek', 'maxUses'],
+    type: 'number',
+    arg: 'N',
+    description: 'rotate the write DEK after N Encrypts',
+  },
+  {
+    name: 'dek-cache-size',
+    path: ['dek', 'cacheSize'],
+    type: 'number',
+    arg: 'N',
+    description: 'unwrapped DEKs cached in memory',
+  },
 ];
 
-export const allFlags: FlagSpec[] = [...coreFlags, ...localFlags, ...awsFlags, ...gcpFlags, ...azureFlags, ...vaultFlags];
+export const allFlags: FlagSpec[] = [
+  ...coreFlags,
+  ...localFlags,
+  ...awsFlags,
+  ...gcpFlags,
+  ...azureFlags,
+  ...vaultFlags,
+];
 
 export { bool };

@@ -32,7 +32,9 @@ export function fqdnErrors(name: string): string[] {
   if (labels.length < 2) errors.push('should be a domain with at least two segments separated by dots');
   for (const label of labels) {
     if (label.length > 63 || !DNS1123_LABEL.test(label)) {
-      errors.push(`label ${JSON.stringify(label.slice(0, 70))} must be a lowercase RFC 1123 label of at most 63 characters`);
+      errors.push(
+        `label ${JSON.stringify(label.slice(0, 70))} must be a lowercase RFC 1123 label of at most 63 characters`,
+      );
       break;
     }
   }
@@ -47,7 +49,8 @@ export function annotationErrors(annotations: Record<string, Uint8Array>): strin
     for (const e of fqdnErrors(k)) errors.push(`annotation key ${JSON.stringify(k)}: ${e}`);
     total += Buffer.byteLength(k) + v.length;
   }
-  if (total > MAX_ANNOTATIONS_BYTES) errors.push(`annotations total ${total} bytes, more than ${MAX_ANNOTATIONS_BYTES}`);
+  if (total > MAX_ANNOTATIONS_BYTES)
+    errors.push(`annotations total ${total} bytes, more than ${MAX_ANNOTATIONS_BYTES}`);
   return errors;
 }
 
@@ -81,15 +84,24 @@ export function decodeAnnotations(annotations: Record<string, Uint8Array> | unde
   const keys = Object.keys(a);
   const unexpected = keys.filter((k) => k !== ANNOTATION_KEK && k !== ANNOTATION_DEK);
   if (unexpected.length > 0) {
-    throw new InvalidInputError(`unexpected annotation(s) ${unexpected.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 80))).join(', ')}: not produced by this plugin`);
+    throw new InvalidInputError(
+      `unexpected annotation(s) ${unexpected
+        .slice(0, 3)
+        .map((k) => JSON.stringify(k.slice(0, 80)))
+        .join(', ')}: not produced by this plugin`,
+    );
   }
   const kek = a[ANNOTATION_KEK];
   const dek = a[ANNOTATION_DEK];
   if (!kek || !dek) {
-    throw new InvalidInputError(`annotations ${ANNOTATION_KEK} and ${ANNOTATION_DEK} are required: the ciphertext was not produced by this plugin or its annotations were lost`);
+    throw new InvalidInputError(
+      `annotations ${ANNOTATION_KEK} and ${ANNOTATION_DEK} are required: the ciphertext was not produced by this plugin or its annotations were lost`,
+    );
   }
-  if (kek.length === 0 || kek.length > MAX_KEK_JSON_BYTES) throw new InvalidInputError(`annotation ${ANNOTATION_KEK} has an invalid size`);
-  if (dek.length === 0 || dek.length > MAX_WRAPPED_BYTES) throw new InvalidInputError(`annotation ${ANNOTATION_DEK} has an invalid size`);
+  if (kek.length === 0 || kek.length > MAX_KEK_JSON_BYTES)
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK} has an invalid size`);
+  if (dek.length === 0 || dek.length > MAX_WRAPPED_BYTES)
+    throw new InvalidInputError(`annotation ${ANNOTATION_DEK} has an invalid size`);
   const kekBytes = Buffer.from(kek);
   const { ref, generation } = parseKek(kekBytes);
   if (!canonicalKek(ref, generation).equals(kekBytes)) {
@@ -110,15 +122,20 @@ function parseKek(bytes: Buffer): { ref: KekRef; generation: number } {
   }
   const o = obj as Record<string, unknown>;
   const allowed = new Set(['g', 'k', 'p', 'u', 'v']);
-  if (Object.keys(o).some((k) => !allowed.has(k))) throw new InvalidInputError(`annotation ${ANNOTATION_KEK} has unknown fields`);
+  if (Object.keys(o).some((k) => !allowed.has(k)))
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK} has unknown fields`);
   const { g, k, p, u, v } = o;
-  if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0) throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad generation`);
+  if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0)
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad generation`);
   if (typeof p !== 'string' || !(PROVIDER_KINDS as readonly string[]).includes(p)) {
     throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: unknown provider`);
   }
-  if (typeof k !== 'string' || k.length === 0) throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad key`);
-  if (typeof v !== 'string' || v.length === 0) throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad version`);
-  if (u !== undefined && (typeof u !== 'string' || u.length === 0)) throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad unique`);
+  if (typeof k !== 'string' || k.length === 0)
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad key`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad version`);
+  if (u !== undefined && (typeof u !== 'string' || u.length === 0))
+    throw new InvalidInputError(`annotation ${ANNOTATION_KEK}: bad unique`);
   const ref: KekRef = { provider: p as ProviderKind, key: k, version: v };
   if (u !== undefined) ref.unique = u as string;
   return { ref, generation: g };

@@ -213,18 +213,24 @@ export class Envelope {
   encrypt(plaintext: Uint8Array): EncryptResult {
     this.assertOpen();
     const w = this.write;
-    if (!w) throw new UnavailableError('not ready: no data key yet (the KEK has not been reachable since start-up)');
+    if (!w)
+      throw new UnavailableError(
+        'not ready: no data key yet (the KEK has not been reachable since start-up)',
+      );
     if (plaintext.length === 0) throw new InvalidInputError('plaintext is empty');
     if (plaintext.length > this.options.maxPlaintextBytes) {
       throw new InvalidInputError(
         `plaintext is ${plaintext.length} bytes; the maximum is ${this.options.maxPlaintextBytes} (kube-apiserver sends 32)`,
       );
     }
-    if (w.uses >= HARD_MAX_USES) throw new UnavailableError('write DEK exhausted and no replacement could be made yet');
+    if (w.uses >= HARD_MAX_USES)
+      throw new UnavailableError('write DEK exhausted and no replacement could be made yet');
     w.uses += 1;
     const ciphertext = seal(w.dek, plaintext, { keyId: w.keyId, kekBytes: w.kekBytes, wrapped: w.wrapped });
     if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
-      throw new InternalError(`ciphertext would be ${ciphertext.length} bytes, over the ${MAX_CIPHERTEXT_BYTES}-byte limit`);
+      throw new InternalError(
+        `ciphertext would be ${ciphertext.length} bytes, over the ${MAX_CIPHERTEXT_BYTES}-byte limit`,
+      );
     }
     const due = this.rotationDue();
     if (due && !this.rotationRequested) {
@@ -245,7 +251,9 @@ export class Envelope {
   ): Promise<Buffer> {
     this.assertOpen();
     if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
-      throw new InvalidInputError(`ciphertext is ${ciphertext.length} bytes; the maximum is ${MAX_CIPHERTEXT_BYTES}`);
+      throw new InvalidInputError(
+        `ciphertext is ${ciphertext.length} bytes; the maximum is ${MAX_CIPHERTEXT_BYTES}`,
+      );
     }
     if (ciphertext.length < OVERHEAD_BYTES + 1) {
       throw new InvalidInputError(`ciphertext is ${ciphertext.length} bytes, too short to be ours`);
@@ -253,7 +261,9 @@ export class Envelope {
     const parsed = parseCiphertext(ciphertext);
     const env = decodeAnnotations(annotations);
     if (keyId !== deriveKeyId(env.ref, env.generation)) {
-      throw new UnknownKeyError('key_id does not match the KEK named in the annotations: not a key_id this plugin issued for this ciphertext');
+      throw new UnknownKeyError(
+        'key_id does not match the KEK named in the annotations: not a key_id this plugin issued for this ciphertext',
+      );
     }
     const parts = { keyId, kekBytes: env.kekBytes, wrapped: env.wrapped };
     const dekId = dekIdOf(env.wrapped);
@@ -268,7 +278,12 @@ export class Envelope {
         plaintext = open(cached, parsed, parts);
       } else {
         // Only a cache miss needs a deadline signal (callers may pass a lazy factory).
-        const dek = await this.unwrapShared(dekId, env.ref, env.wrapped, typeof signal === 'function' ? signal() : signal);
+        const dek = await this.unwrapShared(
+          dekId,
+          env.ref,
+          env.wrapped,
+          typeof signal === 'function' ? signal() : signal,
+        );
         plaintext = open(dek, parsed, parts);
       }
     }
@@ -277,7 +292,12 @@ export class Envelope {
   }
 
   /** Unwraps through the provider that owns `ref`, sharing one remote call among concurrent callers. */
-  private async unwrapShared(dekId: string, ref: KekRef, wrapped: Buffer, signal: AbortSignal): Promise<Buffer> {
+  private async unwrapShared(
+    dekId: string,
+    ref: KekRef,
+    wrapped: Buffer,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
     const provider = this.providers.find((p) => p.canUnwrap(ref));
     if (!provider) {
       throw new UnknownKeyError(

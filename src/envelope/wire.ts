@@ -31,7 +31,14 @@ export function buildAad(format: number, parts: AadParts): Buffer {
   const kekLen = Buffer.alloc(4);
   kekLen.writeUInt32BE(parts.kekBytes.length, 0);
   const wrappedHash = createHash('sha256').update(parts.wrapped).digest();
-  return Buffer.concat([Buffer.from('k8s-kms-plugin/seal\0'), head, keyId, kekLen, parts.kekBytes, wrappedHash]);
+  return Buffer.concat([
+    Buffer.from('k8s-kms-plugin/seal\0'),
+    head,
+    keyId,
+    kekLen,
+    parts.kekBytes,
+    wrappedHash,
+  ]);
 }
 
 export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffer {
@@ -53,8 +60,12 @@ export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
   const buf = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
   if (buf.length === 0) throw new InvalidInputError('ciphertext is empty');
   const format = buf[0];
-  if (format !== FORMAT_V1) throw new InvalidInputError(`unknown ciphertext format 0x${format.toString(16).padStart(2, '0')}: not produced by this plugin`);
-  if (buf.length < OVERHEAD_BYTES + 1) throw new InvalidInputError(`ciphertext too short (${buf.length} bytes) for format 1`);
+  if (format !== FORMAT_V1)
+    throw new InvalidInputError(
+      `unknown ciphertext format 0x${format.toString(16).padStart(2, '0')}: not produced by this plugin`,
+    );
+  if (buf.length < OVERHEAD_BYTES + 1)
+    throw new InvalidInputError(`ciphertext too short (${buf.length} bytes) for format 1`);
   return {
     format,
     nonce: buf.subarray(1, 1 + NONCE_BYTES),
@@ -71,6 +82,8 @@ export function open(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): Bu
     decipher.setAuthTag(parsed.tag);
     return Buffer.concat([decipher.update(parsed.body), decipher.final()]);
   } catch {
-    throw new UnauthenticatedError('ciphertext failed authentication: it, its key_id or its annotations were altered, or it was not produced by this plugin');
+    throw new UnauthenticatedError(
+      'ciphertext failed authentication: it, its key_id or its annotations were altered, or it was not produced by this plugin',
+    );
   }
 }

@@ -8,7 +8,9 @@ import type { KekProvider, ProviderDeps } from './types.js';
 
 export async function createKekProvider(selection: KekSelection, deps: ProviderDeps): Promise<KekProvider> {
   const missing = (): never => {
-    throw new InvalidInputError(`provider "${selection.provider}" has no "${selection.provider}:" configuration section`);
+    throw new InvalidInputError(
+      `provider "${selection.provider}" has no "${selection.provider}:" configuration section`,
+    );
   };
   switch (selection.provider) {
     case 'local':

@@ -78,7 +78,11 @@ export class RemoteCaller {
    * Runs `fn` with retries. `fn` receives a signal for this attempt; it must pass it to the SDK so
    * the request is really cancelled, not merely abandoned.
    */
-  async call<T>(operation: string, signal: AbortSignal, fn: (attemptSignal: AbortSignal) => Promise<T>): Promise<T> {
+  async call<T>(
+    operation: string,
+    signal: AbortSignal,
+    fn: (attemptSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const { provider, metrics } = this.options;
     const started = process.hrtime.bigint();
     let outcome: string = 'ok';
@@ -91,11 +95,18 @@ export class RemoteCaller {
       throw e;
     } finally {
       metrics?.remoteCalls.inc({ provider, operation, outcome });
-      metrics?.remoteDuration.observe({ provider, operation }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics?.remoteDuration.observe(
+        { provider, operation },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     }
   }
 
-  private async run<T>(operation: string, signal: AbortSignal, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
+  private async run<T>(
+    operation: string,
+    signal: AbortSignal,
+    fn: (s: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const { retry } = this;
     let attempt = 0;
     for (;;) {
@@ -111,7 +122,10 @@ export class RemoteCaller {
       let error: PluginError;
       const release = await this.limit.acquire(attemptSignal).catch((err: unknown) => {
         throw isAbortError(err) || attemptSignal.aborted
-          ? abortReasonToError(attemptSignal, `${this.options.provider} ${operation} (waiting for a free slot)`)
+          ? abortReasonToError(
+              attemptSignal,
+              `${this.options.provider} ${operation} (waiting for a free slot)`,
+            )
           : err;
       });
       try {
@@ -142,11 +156,18 @@ export class RemoteCaller {
   }
 
   /** Classifies an attempt failure; a per-attempt timeout (caller still alive) is retryable. */
-  private normalise(err: unknown, attemptSignal: AbortSignal, signal: AbortSignal, operation: string): PluginError {
+  private normalise(
+    err: unknown,
+    attemptSignal: AbortSignal,
+    signal: AbortSignal,
+    operation: string,
+  ): PluginError {
     const what = `${this.options.provider} ${operation}`;
     if (signal.aborted) return abortReasonToError(signal, what);
     if (attemptSignal.aborted || isAbortError(err)) {
-      return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs} ms`, { cause: err });
+      return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs} ms`, {
+        cause: err,
+      });
     }
     return err instanceof PluginError ? err : this.options.classify(err);
   }
@@ -166,9 +187,12 @@ export class RemoteCaller {
       );
     }
     if (this.halfOpenInFlight) {
-      throw new UnavailableError(`${this.options.provider} ${operation}: circuit half-open, probe call in flight`, {
-        retryable: false,
-      });
+      throw new UnavailableError(
+        `${this.options.provider} ${operation}: circuit half-open, probe call in flight`,
+        {
+          retryable: false,
+        },
+      );
     }
     this.halfOpenInFlight = true;
   }
@@ -178,7 +202,10 @@ export class RemoteCaller {
     if (this.openUntil !== 0) {
       this.openUntil = 0;
       this.options.metrics?.circuitOpen.set({ provider: this.options.provider }, 0);
-      this.options.logger?.info({ provider: this.options.provider }, 'remote KMS reachable again; circuit closed');
+      this.options.logger?.info(
+        { provider: this.options.provider },
+        'remote KMS reachable again; circuit closed',
+      );
     }
     this.halfOpenInFlight = false;
   }
@@ -198,7 +225,11 @@ export class RemoteCaller {
       this.options.metrics?.circuitOpen.set({ provider: this.options.provider }, 1);
       if (!wasOpen) {
         this.options.logger?.warn(
-          { provider: this.options.provider, failures: this.consecutiveFailures, cooldownMs: this.breaker.cooldownMs },
+          {
+            provider: this.options.provider,
+            failures: this.consecutiveFailures,
+            cooldownMs: this.breaker.cooldownMs,
+          },
           'remote KMS failing repeatedly; circuit opened',
         );
       }
@@ -209,7 +240,8 @@ export class RemoteCaller {
 /** A counting semaphore whose waiters give up when their signal aborts. */
 export class Semaphore {
   private available: number;
-  private readonly waiters: Array<{ resolve: (release: () => void) => void; reject: (e: unknown) => void }> = [];
+  private readonly waiters: Array<{ resolve: (release: () => void) => void; reject: (e: unknown) => void }> =
+    [];
 
   constructor(size: number) {
     this.available = Math.max(1, size);

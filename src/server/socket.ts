@@ -22,20 +22,27 @@ const MAX_SOCKET_PATH = 107;
 
 export function parseEndpoint(listen: string): Endpoint {
   if (!listen.startsWith('unix:///')) {
-    throw new InvalidInputError(`listen ${JSON.stringify(listen)}: expected unix:///absolute/path.sock or unix:///@name (three slashes)`);
+    throw new InvalidInputError(
+      `listen ${JSON.stringify(listen)}: expected unix:///absolute/path.sock or unix:///@name (three slashes)`,
+    );
   }
   const rest = listen.slice('unix://'.length); // keeps the leading "/"
   if (rest.startsWith('/@')) {
     const name = rest.slice(2);
     if (name.length === 0 || name.includes('\0') || Buffer.byteLength(name) > MAX_SOCKET_PATH - 1) {
-      throw new InvalidInputError(`listen ${JSON.stringify(listen)}: abstract socket name must be 1-106 bytes`);
+      throw new InvalidInputError(
+        `listen ${JSON.stringify(listen)}: abstract socket name must be 1-106 bytes`,
+      );
     }
     return { kind: 'abstract', name, bindTarget: `unix:\0${name}`, display: `unix:///@${name}` };
   }
   const path = rest;
-  if (!isAbsolute(path) || path.includes('\0')) throw new InvalidInputError(`listen ${JSON.stringify(listen)}: the socket path must be absolute`);
+  if (!isAbsolute(path) || path.includes('\0'))
+    throw new InvalidInputError(`listen ${JSON.stringify(listen)}: the socket path must be absolute`);
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    throw new InvalidInputError(`listen: socket path is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most ${MAX_SOCKET_PATH}`);
+    throw new InvalidInputError(
+      `listen: socket path is ${Buffer.byteLength(path)} bytes; Unix sockets allow at most ${MAX_SOCKET_PATH}`,
+    );
   }
   return { kind: 'path', path, bindTarget: `unix://${path}`, display: `unix://${path}` };
 }
@@ -64,7 +71,8 @@ export async function prepareSocketPath(path: string): Promise<'fresh' | 'replac
   const dir = dirname(path);
   try {
     const st = statSync(dir);
-    if (!st.isDirectory()) throw new InvalidInputError(`socket directory ${dir} exists but is not a directory`);
+    if (!st.isDirectory())
+      throw new InvalidInputError(`socket directory ${dir} exists but is not a directory`);
   } catch (err) {
     if (err instanceof InvalidInputError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -77,11 +85,19 @@ export async function prepareSocketPath(path: string): Promise<'fresh' | 'replac
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'fresh';
     throw err;
   }
-  if (st.isSymbolicLink()) throw new InvalidInputError(`refusing to use ${path}: it is a symlink (remove it yourself if that is intended)`);
+  if (st.isSymbolicLink())
+    throw new InvalidInputError(
+      `refusing to use ${path}: it is a symlink (remove it yourself if that is intended)`,
+    );
   if (st.isDirectory()) throw new InvalidInputError(`refusing to use ${path}: it is a directory`);
-  if (!st.isSocket()) throw new InvalidInputError(`refusing to use ${path}: it is a regular file or device, not a socket (remove or move it)`);
+  if (!st.isSocket())
+    throw new InvalidInputError(
+      `refusing to use ${path}: it is a regular file or device, not a socket (remove or move it)`,
+    );
   if (await socketIsLive(path)) {
-    throw new InvalidInputError(`another process is serving on ${path}: stop it first (refusing to take over a live socket)`);
+    throw new InvalidInputError(
+      `another process is serving on ${path}: stop it first (refusing to take over a live socket)`,
+    );
   }
   unlinkSync(path);
   return 'replaced-stale';
@@ -107,7 +123,9 @@ export function resolveGroup(group: string | number): number {
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new InvalidInputError(`socketGroup: no group named ${JSON.stringify(group)} in /etc/group; use a numeric gid`);
+  throw new InvalidInputError(
+    `socketGroup: no group named ${JSON.stringify(group)} in /etc/group; use a numeric gid`,
+  );
 }
 
 /** Removes our socket file if it is still the one we bound (same inode). */

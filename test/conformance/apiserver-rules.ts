@@ -38,7 +38,9 @@ export class StatusValidator {
     } else if (resp.version !== 'v2' && resp.version !== 'v2beta1') {
       out.push(`expected KMSv2 API version v2 or v2beta1, got ${resp.version}`);
     } else if (this.pinned !== undefined && this.pinned !== resp.version) {
-      out.push(`KMSv2 API version should not change after the initial status response (was ${this.pinned}, now ${resp.version})`);
+      out.push(
+        `KMSv2 API version should not change after the initial status response (was ${this.pinned}, now ${resp.version})`,
+      );
     } else {
       this.pinned ??= resp.version;
     }
@@ -55,7 +57,8 @@ export function encryptResponseProblems(
 ): string[] {
   const out: string[] = [];
   if (!resp.ciphertext || resp.ciphertext.length === 0) out.push('encrypted DEK source is empty');
-  else if (resp.ciphertext.length > 1024) out.push(`encrypted DEK source is ${resp.ciphertext.length} bytes, over 1024`);
+  else if (resp.ciphertext.length > 1024)
+    out.push(`encrypted DEK source is ${resp.ciphertext.length} bytes, over 1024`);
   out.push(...keyIdProblems(resp.key_id));
   if (resp.key_id !== statusKeyId) out.push(`Encrypt key_id ${resp.key_id} != Status key_id ${statusKeyId}`);
   out.push(...annotationProblems(resp.annotations ?? {}));

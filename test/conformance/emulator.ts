@@ -11,8 +11,18 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KmsClient } from '../../src/server/client.js';
-import { StatusValidator, annotationProblems, encryptResponseProblems, keyIdProblems, type Profile } from './apiserver-rules.js';
-import { decodeEncryptedObject, encodeEncryptedObject, type EncryptedObject } from '../../src/cli/etcd/encrypted-object.js';
+import {
+  StatusValidator,
+  annotationProblems,
+  encryptResponseProblems,
+  keyIdProblems,
+  type Profile,
+} from './apiserver-rules.js';
+import {
+  decodeEncryptedObject,
+  encodeEncryptedObject,
+  type EncryptedObject,
+} from '../../src/cli/etcd/encrypted-object.js';
 import { gcmOpen, gcmSeal, hkdfExpandSha256 } from '../../src/cli/etcd/hkdf.js';
 
 export { hkdfExpandSha256 };
@@ -83,7 +93,8 @@ export class ApiserverEmulator {
     const resp = await this.client.encrypt({ plaintext: seed, uid }, this.options.timeoutMs ?? 3000);
     const encProblems = encryptResponseProblems(resp, s.key_id);
     if (Buffer.from(resp.ciphertext).includes(seed)) encProblems.push('ciphertext contains the seed');
-    for (const v of Object.values(resp.annotations ?? {})) if (Buffer.from(v).includes(seed)) encProblems.push('an annotation contains the seed');
+    for (const v of Object.values(resp.annotations ?? {}))
+      if (Buffer.from(v).includes(seed)) encProblems.push('an annotation contains the seed');
     if (encProblems.length) throw new ViolationError('encrypt', encProblems);
     this.write = {
       keyId: resp.key_id,
@@ -93,7 +104,10 @@ export class ApiserverEmulator {
       counter: 1_000_000_001n,
       noncePrefix: randomBytes(4),
     };
-    this.seedCache.set(this.cacheKey(this.dekSourceType, resp.ciphertext, resp.key_id, resp.annotations ?? {}), seed);
+    this.seedCache.set(
+      this.cacheKey(this.dekSourceType, resp.ciphertext, resp.key_id, resp.annotations ?? {}),
+      seed,
+    );
     return { keyId: resp.key_id, rotated: true };
   }
 
@@ -131,10 +145,12 @@ export class ApiserverEmulator {
 
   /** TransformFromStorage: validate, Decrypt on a cache miss, open the object. */
   async readObject(etcdKey: string, value: Buffer): Promise<{ plaintext: Buffer; stale: boolean }> {
-    if (!value.subarray(0, this.prefix.length).equals(Buffer.from(this.prefix))) throw new ViolationError('read', ['wrong prefix']);
+    if (!value.subarray(0, this.prefix.length).equals(Buffer.from(this.prefix)))
+      throw new ViolationError('read', ['wrong prefix']);
     const obj = decodeEncryptedObject(value.subarray(this.prefix.length));
     const problems = [...keyIdProblems(obj.keyID), ...annotationProblems(obj.annotations)];
-    if (obj.encryptedDEKSource.length === 0 || obj.encryptedDEKSource.length > 1024) problems.push('bad encryptedDEKSource size');
+    if (obj.encryptedDEKSource.length === 0 || obj.encryptedDEKSource.length > 1024)
+      problems.push('bad encryptedDEKSource size');
     if (obj.encryptedData.length === 0) problems.push('encryptedData empty');
     if (problems.length) throw new ViolationError('read.validate', problems);
     const key = this.cacheKey(obj.encryptedDEKSourceType, obj.encryptedDEKSource, obj.keyID, obj.annotations);
@@ -142,7 +158,12 @@ export class ApiserverEmulator {
     if (!seed) {
       this.decryptCalls += 1;
       const resp = await this.client.decrypt(
-        { ciphertext: obj.encryptedDEKSource, key_id: obj.keyID, annotations: obj.annotations, uid: randomUUID() },
+        {
+          ciphertext: obj.encryptedDEKSource,
+          key_id: obj.keyID,
+          annotations: obj.annotations,
+          uid: randomUUID(),
+        },
         this.options.timeoutMs ?? 3000,
       );
       seed = Buffer.from(resp.plaintext);
@@ -162,7 +183,12 @@ export class ApiserverEmulator {
   }
 
   /** The apiserver's cache key (§3.4), as a hex string. */
-  private cacheKey(type: number, source: Uint8Array, keyId: string, annotations: Record<string, Uint8Array>): string {
+  private cacheKey(
+    type: number,
+    source: Uint8Array,
+    keyId: string,
+    annotations: Record<string, Uint8Array>,
+  ): string {
     const parts: Buffer[] = [];
     const u32 = (n: number): Buffer => {
       const b = Buffer.alloc(4);

@@ -30,7 +30,19 @@ maybe('kmsv2probe conformance (independent Go client)', () => {
 
   it('29/29 on a filesystem socket with Status version v2', async () => {
     const sock = join(dir.path, 'kms.sock');
-    const p = await spawnPlugin({ endpoint: `unix://${sock}`, args: ['--local-key-file', keyFile, '--listen', `unix://${sock}`, '--health-addr', '', '--log-level', 'error'] });
+    const p = await spawnPlugin({
+      endpoint: `unix://${sock}`,
+      args: [
+        '--local-key-file',
+        keyFile,
+        '--listen',
+        `unix://${sock}`,
+        '--health-addr',
+        '',
+        '--log-level',
+        'error',
+      ],
+    });
     try {
       const r = await probe(['conformance', '--socket', sock]);
       expect(r.out.trim().split('\n').pop()).toBe('conformance: 29 passed, 0 failed');
@@ -44,7 +56,18 @@ maybe('kmsv2probe conformance (independent Go client)', () => {
     const name = `kkp-probe-${process.pid}`;
     const p = await spawnPlugin({
       endpoint: `unix:///@${name}`,
-      args: ['--local-key-file', keyFile, '--listen', `unix:///@${name}`, '--status-version', 'v2beta1', '--health-addr', '', '--log-level', 'error'],
+      args: [
+        '--local-key-file',
+        keyFile,
+        '--listen',
+        `unix:///@${name}`,
+        '--status-version',
+        'v2beta1',
+        '--health-addr',
+        '',
+        '--log-level',
+        'error',
+      ],
     });
     try {
       const r = await probe(['conformance', '--socket', `@${name}`, '--allow-v2beta1']);

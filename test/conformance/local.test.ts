@@ -21,10 +21,24 @@ afterAll(() => dir.cleanup());
 function startWith(file: string, statusVersion: 'v2' | 'v2beta1') {
   n += 1;
   // Alternate filesystem and abstract sockets: both must behave the same.
-  const endpoint = n % 2 === 0 ? `unix://${join(dir.path, `p${n}.sock`)}` : `unix:///@kkp-conf-${process.pid}-${n}`;
+  const endpoint =
+    n % 2 === 0 ? `unix://${join(dir.path, `p${n}.sock`)}` : `unix:///@kkp-conf-${process.pid}-${n}`;
   return spawnPlugin({
     endpoint,
-    args: ['--provider', 'local', '--local-key-file', file, '--listen', endpoint, '--status-version', statusVersion, '--health-addr', '', '--log-level', 'warn'],
+    args: [
+      '--provider',
+      'local',
+      '--local-key-file',
+      file,
+      '--listen',
+      endpoint,
+      '--status-version',
+      statusVersion,
+      '--health-addr',
+      '',
+      '--log-level',
+      'warn',
+    ],
   });
 }
 
@@ -32,5 +46,6 @@ defineApiserverConformance({
   name: 'local',
   start: ({ statusVersion }) => startWith(keyFile, statusVersion),
   startOtherKek: () => startWith(otherKeyFile, 'v2'),
-  secrets: () => (JSON.parse(readFileSync(keyFile, 'utf8')) as { keys: Array<{ key: string }> }).keys.map((k) => k.key),
+  secrets: () =>
+    (JSON.parse(readFileSync(keyFile, 'utf8')) as { keys: Array<{ key: string }> }).keys.map((k) => k.key),
 });

@@ -152,7 +152,9 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
             expect(Buffer.from(e.ciphertext).includes(seed)).toBe(false);
             for (const v of Object.values(e.annotations)) expect(Buffer.from(v).includes(seed)).toBe(false);
             for (const sec of target.secrets?.() ?? []) {
-              if (sec.length >= 6) for (const v of Object.values(e.annotations)) expect(Buffer.from(v).toString('latin1')).not.toContain(sec);
+              if (sec.length >= 6)
+                for (const v of Object.values(e.annotations))
+                  expect(Buffer.from(v).toString('latin1')).not.toContain(sec);
             }
             seen.add(Buffer.from(e.ciphertext).toString('hex'));
           };
@@ -174,7 +176,12 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
           const e2 = await c.encrypt({ plaintext: seed, uid: randomUUID() });
           expect(Buffer.from(e1.ciphertext).equals(Buffer.from(e2.ciphertext))).toBe(false);
           for (const e of [e1, e2]) {
-            const d = await c.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() });
+            const d = await c.decrypt({
+              ciphertext: e.ciphertext,
+              key_id: e.key_id,
+              annotations: e.annotations,
+              uid: randomUUID(),
+            });
             expect(Buffer.from(d.plaintext)).toEqual(seed);
           }
         } finally {
@@ -190,19 +197,35 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
         try {
           const seed = randomBytes(32);
           const e = await c.encrypt({ plaintext: seed, uid: randomUUID() });
-          const ok = await c.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() });
+          const ok = await c.decrypt({
+            ciphertext: e.ciphertext,
+            key_id: e.key_id,
+            annotations: e.annotations,
+            uid: randomUUID(),
+          });
           expect(Buffer.from(ok.plaintext)).toEqual(seed);
-          const base = { ciphertext: Buffer.from(e.ciphertext), key_id: e.key_id, annotations: e.annotations, uid: randomUUID() };
+          const base = {
+            ciphertext: Buffer.from(e.ciphertext),
+            key_id: e.key_id,
+            annotations: e.annotations,
+            uid: randomUUID(),
+          };
           const cases: Array<[string, Record<string, unknown>]> = [
             ['unknown key_id', { key_id: 'not-a-key' }],
             ['1024-byte random key_id', { key_id: randomBytes(512).toString('hex') }],
-            ['key_id of another version', { key_id: e.key_id.replace(/.$/, (ch) => (ch === '0' ? '1' : '0')) }],
+            [
+              'key_id of another version',
+              { key_id: e.key_id.replace(/.$/, (ch) => (ch === '0' ? '1' : '0')) },
+            ],
             ['empty ciphertext', { ciphertext: Buffer.alloc(0) }],
             ['truncated by one byte', { ciphertext: base.ciphertext.subarray(0, -1) }],
             ['extended by one byte', { ciphertext: Buffer.concat([base.ciphertext, Buffer.from([0])]) }],
             ['1025 random bytes', { ciphertext: randomBytes(1025) }],
             ['annotations removed', { annotations: {} }],
-            ['annotation added', { annotations: { ...e.annotations, 'extra.example.com': Buffer.from('x') } }],
+            [
+              'annotation added',
+              { annotations: { ...e.annotations, 'extra.example.com': Buffer.from('x') } },
+            ],
           ];
           for (const k of Object.keys(e.annotations)) {
             const changed = Buffer.from(e.annotations[k]);
@@ -221,9 +244,11 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
             }
           }
           for (const [label, change] of cases) {
-            const code = await expectGrpcError(c.decrypt({ ...base, ...change, uid: randomUUID() })).catch((err: Error) => {
-              throw new Error(`${label}: ${err.message}`);
-            });
+            const code = await expectGrpcError(c.decrypt({ ...base, ...change, uid: randomUUID() })).catch(
+              (err: Error) => {
+                throw new Error(`${label}: ${err.message}`);
+              },
+            );
             expect([3, 5, 9, 13]).toContain(code); // INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, INTERNAL
           }
           // And the plugin is still healthy with the same key_id (check 24 aftermath).
@@ -246,7 +271,14 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
         const c2 = new KmsClient(b.endpoint);
         try {
           const results = await Promise.all(
-            Array.from({ length: 100 }, () => c2.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() })),
+            Array.from({ length: 100 }, () =>
+              c2.decrypt({
+                ciphertext: e.ciphertext,
+                key_id: e.key_id,
+                annotations: e.annotations,
+                uid: randomUUID(),
+              }),
+            ),
           );
           for (const r of results) expect(Buffer.from(r.plaintext)).toEqual(seed);
         } finally {
@@ -266,11 +298,23 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
             const seed = randomBytes(32);
             const e2 = await co.encrypt({ plaintext: seed, uid: randomUUID() });
             expect(e2.key_id).not.toBe(keyIdA);
-            await expectGrpcError(ca.decrypt({ ciphertext: e2.ciphertext, key_id: keyIdA, annotations: e2.annotations, uid: randomUUID() }));
+            await expectGrpcError(
+              ca.decrypt({
+                ciphertext: e2.ciphertext,
+                key_id: keyIdA,
+                annotations: e2.annotations,
+                uid: randomUUID(),
+              }),
+            );
             // With its own key_id, plugin A may refuse (KEK not configured) or, if its KMS identity may
             // use that key, decrypt correctly; it must never return other bytes.
             try {
-              const d = await ca.decrypt({ ciphertext: e2.ciphertext, key_id: e2.key_id, annotations: e2.annotations, uid: randomUUID() });
+              const d = await ca.decrypt({
+                ciphertext: e2.ciphertext,
+                key_id: e2.key_id,
+                annotations: e2.annotations,
+                uid: randomUUID(),
+              });
               expect(Buffer.from(d.plaintext)).toEqual(seed);
             } catch (err) {
               expect((err as { code?: number }).code).toBeGreaterThan(0);

@@ -41,7 +41,14 @@ beforeAll(async () => {
   const keyFile = join(dir.path, 'kek.json');
   keygen(keyFile);
   const config = loadConfig({
-    defaults: { listen: `unix://${sock}`, provider: 'local', local: { keyFile }, healthAddr: '', logLevel: 'silent', dek: { maxUses: 3 } },
+    defaults: {
+      listen: `unix://${sock}`,
+      provider: 'local',
+      local: { keyFile },
+      healthAddr: '',
+      logLevel: 'silent',
+      dek: { maxUses: 3 },
+    },
   });
   plugin = await startPlugin(config, { logger: silentLogger(), waitForPrimeMs: 5000 });
   client = new KmsClient(`unix://${sock}`);
@@ -82,10 +89,20 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(2000), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), by: fc.integer({ min: 1, max: 80 }) }),
   fc.record({ kind: fc.constant('extend' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
-  fc.record({ kind: fc.constant('random-ct' as const), bytes: fc.uint8Array({ minLength: 0, maxLength: 1100 }) }),
+  fc.record({
+    kind: fc.constant('random-ct' as const),
+    bytes: fc.uint8Array({ minLength: 0, maxLength: 1100 }),
+  }),
   fc.record({ kind: fc.constant('swap-ct' as const), from: fc.nat(11) }),
-  fc.record({ kind: fc.constant('key-id' as const), value: fc.oneof(fc.string({ maxLength: 60 }), fc.constant(''), fc.constant('x'.repeat(1025))) }),
-  fc.record({ kind: fc.constant('key-id-char' as const), at: fc.nat(60), ch: fc.string({ minLength: 1, maxLength: 1 }) }),
+  fc.record({
+    kind: fc.constant('key-id' as const),
+    value: fc.oneof(fc.string({ maxLength: 60 }), fc.constant(''), fc.constant('x'.repeat(1025))),
+  }),
+  fc.record({
+    kind: fc.constant('key-id-char' as const),
+    at: fc.nat(60),
+    ch: fc.string({ minLength: 1, maxLength: 1 }),
+  }),
   fc.record({ kind: fc.constant('swap-key-id' as const), from: fc.nat(11) }),
   fc.record({ kind: fc.constant('drop-annotation' as const), which: fc.nat(1) }),
   fc.record({
@@ -93,13 +110,25 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     key: fc.oneof(fc.domain(), fc.string({ maxLength: 30 })),
     value: fc.uint8Array({ maxLength: 50 }),
   }),
-  fc.record({ kind: fc.constant('annotation-flip' as const), which: fc.nat(1), at: fc.nat(300), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('annotation-value' as const), which: fc.nat(1), value: fc.uint8Array({ maxLength: 300 }) }),
+  fc.record({
+    kind: fc.constant('annotation-flip' as const),
+    which: fc.nat(1),
+    at: fc.nat(300),
+    bit: fc.integer({ min: 0, max: 7 }),
+  }),
+  fc.record({
+    kind: fc.constant('annotation-value' as const),
+    which: fc.nat(1),
+    value: fc.uint8Array({ maxLength: 300 }),
+  }),
   fc.record({ kind: fc.constant('swap-annotation' as const), which: fc.nat(1), from: fc.nat(11) }),
   fc.record({ kind: fc.constant('swap-annotations' as const), from: fc.nat(11) }),
 );
 
-function apply(base: Valid, muts: Mutation[]): { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> } {
+function apply(
+  base: Valid,
+  muts: Mutation[],
+): { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> } {
   let ciphertext = Buffer.from(base.ciphertext);
   let key_id = base.key_id;
   let annotations: Record<string, Buffer> = { ...base.annotations };
@@ -125,7 +154,8 @@ function apply(base: Valid, muts: Mutation[]): { ciphertext: Buffer; key_id: str
         key_id = m.value;
         break;
       case 'key-id-char':
-        if (key_id.length) key_id = key_id.slice(0, m.at % key_id.length) + m.ch + key_id.slice((m.at % key_id.length) + 1);
+        if (key_id.length)
+          key_id = key_id.slice(0, m.at % key_id.length) + m.ch + key_id.slice((m.at % key_id.length) + 1);
         break;
       case 'swap-key-id':
         key_id = valid[m.from].key_id;
@@ -166,12 +196,20 @@ function apply(base: Valid, muts: Mutation[]): { ciphertext: Buffer; key_id: str
 }
 
 /** The seed a request legitimately decrypts to, if it is byte-for-byte one of the valid requests. */
-function legitimateSeed(req: { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> }): Buffer | undefined {
+function legitimateSeed(req: {
+  ciphertext: Buffer;
+  key_id: string;
+  annotations: Record<string, Buffer>;
+}): Buffer | undefined {
   for (const v of valid) {
     if (!v.ciphertext.equals(req.ciphertext) || v.key_id !== req.key_id) continue;
     const a = Object.keys(req.annotations).sort();
     const b = Object.keys(v.annotations).sort();
-    if (a.length === b.length && a.every((k, i) => k === b[i] && Buffer.from(req.annotations[k]).equals(v.annotations[k]))) return v.seed;
+    if (
+      a.length === b.length &&
+      a.every((k, i) => k === b[i] && Buffer.from(req.annotations[k]).equals(v.annotations[k]))
+    )
+      return v.seed;
   }
   return undefined;
 }
@@ -187,7 +225,10 @@ describe('fuzzing the KMS v2 socket', () => {
     let wrong = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.nat(11), fc.array(mutation, { minLength: 1, maxLength: 3 })), { minLength: BATCH, maxLength: BATCH }),
+        fc.array(fc.tuple(fc.nat(11), fc.array(mutation, { minLength: 1, maxLength: 3 })), {
+          minLength: BATCH,
+          maxLength: BATCH,
+        }),
         async (batch) => {
           await Promise.all(
             batch.map(async ([i, muts]) => {
@@ -206,7 +247,10 @@ describe('fuzzing the KMS v2 socket', () => {
                 const code = (err as { code?: number }).code;
                 if (typeof code !== 'number') throw err;
                 count(status[code]);
-                if (!ACCEPTABLE.has(code)) throw new Error(`unexpected code ${status[code]} for ${JSON.stringify(muts).slice(0, 300)}`);
+                if (!ACCEPTABLE.has(code))
+                  throw new Error(
+                    `unexpected code ${status[code]} for ${JSON.stringify(muts).slice(0, 300)}`,
+                  );
               }
             }),
           );
@@ -222,23 +266,31 @@ describe('fuzzing the KMS v2 socket', () => {
 
   it('malformed Encrypt requests: round-trip or INVALID_ARGUMENT, nothing else', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 2000 }), fc.string({ maxLength: 400 }), async (pt, uid) => {
-        requests += 1;
-        try {
-          const e = await client.encrypt({ plaintext: Buffer.from(pt), uid }, 10_000);
-          expect(pt.length).toBeGreaterThan(0);
-          expect(pt.length).toBeLessThanOrEqual(995);
-          expect(e.ciphertext.length).toBeLessThanOrEqual(1024);
-          const d = await client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations });
-          expect(Buffer.from(d.plaintext)).toEqual(Buffer.from(pt));
-          count('OK(encrypt)');
-        } catch (err) {
-          const code = (err as { code?: number }).code;
-          if (typeof code !== 'number') throw err;
-          expect(code).toBe(status.INVALID_ARGUMENT);
-          count(`${status[code]}(encrypt)`);
-        }
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 0, maxLength: 2000 }),
+        fc.string({ maxLength: 400 }),
+        async (pt, uid) => {
+          requests += 1;
+          try {
+            const e = await client.encrypt({ plaintext: Buffer.from(pt), uid }, 10_000);
+            expect(pt.length).toBeGreaterThan(0);
+            expect(pt.length).toBeLessThanOrEqual(995);
+            expect(e.ciphertext.length).toBeLessThanOrEqual(1024);
+            const d = await client.decrypt({
+              ciphertext: e.ciphertext,
+              key_id: e.key_id,
+              annotations: e.annotations,
+            });
+            expect(Buffer.from(d.plaintext)).toEqual(Buffer.from(pt));
+            count('OK(encrypt)');
+          } catch (err) {
+            const code = (err as { code?: number }).code;
+            if (typeof code !== 'number') throw err;
+            expect(code).toBe(status.INVALID_ARGUMENT);
+            count(`${status[code]}(encrypt)`);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   }, 120_000);
@@ -247,19 +299,35 @@ describe('fuzzing the KMS v2 socket', () => {
     const raw = new Client(`unix://${sock}`, credentials.createInsecure());
     const send = (method: string, body: Buffer): Promise<number> =>
       new Promise((resolve) => {
-        raw.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, body, new Metadata(), { deadline: Date.now() + 5000 }, (err) =>
-          resolve(err ? err.code : 0),
+        raw.makeUnaryRequest(
+          method,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          new Metadata(),
+          { deadline: Date.now() + 5000 },
+          (err) => resolve(err ? err.code : 0),
         );
       });
     try {
       await fc.assert(
-        fc.asyncProperty(fc.constantFrom(METHODS.status, METHODS.encrypt, METHODS.decrypt), fc.uint8Array({ maxLength: 3000 }), async (m, body) => {
-          requests += 1;
-          const code = await send(m, Buffer.from(body));
-          count(`raw:${status[code]}`);
-          // Garbage that happens to parse is handled like any request; otherwise a deserialization error.
-          expect([status.OK, status.INVALID_ARGUMENT, status.INTERNAL, status.NOT_FOUND, status.FAILED_PRECONDITION]).toContain(code);
-        }),
+        fc.asyncProperty(
+          fc.constantFrom(METHODS.status, METHODS.encrypt, METHODS.decrypt),
+          fc.uint8Array({ maxLength: 3000 }),
+          async (m, body) => {
+            requests += 1;
+            const code = await send(m, Buffer.from(body));
+            count(`raw:${status[code]}`);
+            // Garbage that happens to parse is handled like any request; otherwise a deserialization error.
+            expect([
+              status.OK,
+              status.INVALID_ARGUMENT,
+              status.INTERNAL,
+              status.NOT_FOUND,
+              status.FAILED_PRECONDITION,
+            ]).toContain(code);
+          },
+        ),
         { numRuns: 3000 },
       );
       expect(await send(METHODS.decrypt, randomBytes(200 * 1024))).toBe(status.RESOURCE_EXHAUSTED);
@@ -275,7 +343,7 @@ describe('fuzzing the KMS v2 socket', () => {
         s.on('error', () => resolve());
         s.on('close', () => resolve());
         s.on('connect', () => {
-          s.write(randomBytes(1 + (i * 97) % 4000));
+          s.write(randomBytes(1 + ((i * 97) % 4000)));
           s.end();
         });
       });

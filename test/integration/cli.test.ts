@@ -64,7 +64,15 @@ describe('k8s-kms-plugin CLI', () => {
     const key = join(dir.path, 'open.json');
     await runCli(['keygen', '--out', key]);
     chmodSync(key, 0o644);
-    const r = await runCli(['serve', '--local-key-file', key, '--listen', `unix://${join(dir.path, 'o.sock')}`, '--health-addr', '']);
+    const r = await runCli([
+      'serve',
+      '--local-key-file',
+      key,
+      '--listen',
+      `unix://${join(dir.path, 'o.sock')}`,
+      '--health-addr',
+      '',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`chmod 600 ${key}`);
   });
@@ -73,20 +81,36 @@ describe('k8s-kms-plugin CLI', () => {
     const key = join(dir.path, 'probe.json');
     await runCli(['keygen', '--out', key]);
     const sock = join(dir.path, 'probe.sock');
-    const p = await spawnPlugin({ endpoint: `unix://${sock}`, args: ['--local-key-file', key, '--listen', `unix://${sock}`, '--health-addr', ''] });
+    const p = await spawnPlugin({
+      endpoint: `unix://${sock}`,
+      args: ['--local-key-file', key, '--listen', `unix://${sock}`, '--health-addr', ''],
+    });
     try {
       const ok = await runCli(['probe', '--socket', `unix://${sock}`]);
       expect(ok.code).toBe(0);
       expect(ok.stdout).toMatch(/PASS status/);
       expect(ok.stdout).toMatch(/PASS encrypt/);
       expect(ok.stdout).toMatch(/PASS decrypt/);
-      const strict = await runCli(['probe', '--socket', `unix://${sock}`, '--expect-version', 'v2beta1', '--json']);
+      const strict = await runCli([
+        'probe',
+        '--socket',
+        `unix://${sock}`,
+        '--expect-version',
+        'v2beta1',
+        '--json',
+      ]);
       expect(strict.code).toBe(1);
       expect(JSON.parse(strict.stdout).steps[0].detail).toContain('version');
     } finally {
       await p.stop();
     }
-    const none = await runCli(['probe', '--socket', `unix://${join(dir.path, 'nobody.sock')}`, '--timeout', '500ms']);
+    const none = await runCli([
+      'probe',
+      '--socket',
+      `unix://${join(dir.path, 'nobody.sock')}`,
+      '--timeout',
+      '500ms',
+    ]);
     expect(none.code).toBe(1);
     expect(none.stdout).toContain('FAIL status');
   });
@@ -95,10 +119,14 @@ describe('k8s-kms-plugin CLI', () => {
     const cwd = join(dir.path, 'devhome');
     const sock = `/tmp/kkp-dev-${process.pid}.sock`;
     mkdirSync(cwd, { recursive: true });
-    const child = spawn(process.execPath, [CLI, 'serve', '--dev', '--listen', `unix://${sock}`, '--health-addr', ''], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--dev', '--listen', `unix://${sock}`, '--health-addr', ''],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
@@ -130,7 +158,16 @@ describe('k8s-kms-plugin CLI', () => {
     const sock = join(dir.path, 'leak.sock');
     const p = await spawnPlugin({
       endpoint: `unix://${sock}`,
-      args: ['--local-key-file', key, '--listen', `unix://${sock}`, '--health-addr', '', '--log-level', 'trace'],
+      args: [
+        '--local-key-file',
+        key,
+        '--listen',
+        `unix://${sock}`,
+        '--health-addr',
+        '',
+        '--log-level',
+        'trace',
+      ],
     });
     const c = new KmsClient(p.endpoint);
     const secrets: Buffer[] = [];
@@ -139,21 +176,35 @@ describe('k8s-kms-plugin CLI', () => {
         const seed = randomBytes(32);
         secrets.push(seed);
         const e = await c.encrypt({ plaintext: seed, uid: randomUUID() });
-        for (const v of Object.values(e.annotations)) if (v.length >= 32) secrets.push(Buffer.from(v).subarray(0, 32));
-        const d = await c.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() });
+        for (const v of Object.values(e.annotations))
+          if (v.length >= 32) secrets.push(Buffer.from(v).subarray(0, 32));
+        const d = await c.decrypt({
+          ciphertext: e.ciphertext,
+          key_id: e.key_id,
+          annotations: e.annotations,
+          uid: randomUUID(),
+        });
         expect(Buffer.from(d.plaintext)).toEqual(seed);
         // A failing decrypt too: error paths must not leak either.
-        await c.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: {}, uid: randomUUID() }).catch(() => undefined);
+        await c
+          .decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: {}, uid: randomUUID() })
+          .catch(() => undefined);
       }
     } finally {
       c.close();
       await p.stop();
     }
-    for (const k of (JSON.parse(readFileSync(key, 'utf8')) as { keys: Array<{ key: string }> }).keys) secrets.push(Buffer.from(k.key, 'base64'));
+    for (const k of (JSON.parse(readFileSync(key, 'utf8')) as { keys: Array<{ key: string }> }).keys)
+      secrets.push(Buffer.from(k.key, 'base64'));
     const logs = p.output();
     expect(logs.split('\n').filter(Boolean).length).toBeGreaterThan(40);
     for (const s of secrets) {
-      for (const enc of [s.toString('hex'), s.toString('base64'), s.subarray(0, 12).toString('base64'), s.subarray(0, 16).toString('hex')]) {
+      for (const enc of [
+        s.toString('hex'),
+        s.toString('base64'),
+        s.subarray(0, 12).toString('base64'),
+        s.subarray(0, 16).toString('hex'),
+      ]) {
         expect(logs).not.toContain(enc);
       }
     }

@@ -16,13 +16,28 @@ const keyFile = join(dir.path, 'kek.json');
 keygen(keyFile);
 afterAll(() => dir.cleanup());
 
-const args = (sock: string): string[] => ['--local-key-file', keyFile, '--provider', 'local', '--listen', `unix://${sock}`, '--health-addr', '', '--log-level', 'info'];
+const args = (sock: string): string[] => [
+  '--local-key-file',
+  keyFile,
+  '--provider',
+  'local',
+  '--listen',
+  `unix://${sock}`,
+  '--health-addr',
+  '',
+  '--log-level',
+  'info',
+];
 
 /** Leaves a socket file nobody listens on: a child binds it and is SIGKILLed. */
 async function staleSocket(path: string): Promise<void> {
-  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise<void>((r) => child.stdout.once('data', () => r()));
   child.kill('SIGKILL');
   await new Promise((r) => child.on('exit', r));
@@ -44,7 +59,12 @@ describe('plugin process lifecycle', () => {
     const b = await spawnPlugin({ endpoint: `unix://${sock}`, args: args(sock) });
     const c2 = new KmsClient(b.endpoint);
     try {
-      const d = await c2.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() });
+      const d = await c2.decrypt({
+        ciphertext: e.ciphertext,
+        key_id: e.key_id,
+        annotations: e.annotations,
+        uid: randomUUID(),
+      });
       expect(Buffer.from(d.plaintext)).toEqual(seed);
       expect((await c2.status()).key_id).toBe(e.key_id);
     } finally {

@@ -71,7 +71,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function rig(endpoint: string, kek = new SlowKek(), opts: { prime?: boolean; socketMode?: number } = {}): Promise<Rig> {
+async function rig(
+  endpoint: string,
+  kek = new SlowKek(),
+  opts: { prime?: boolean; socketMode?: number } = {},
+): Promise<Rig> {
   const logger = silentLogger();
   const metrics = new Metrics({ processMetrics: false });
   const envelope = new Envelope({
@@ -93,7 +97,15 @@ async function rig(endpoint: string, kek = new SlowKek(), opts: { prime?: boolea
     logger,
     metrics,
   });
-  const server = new KmsServer({ listen: endpoint, socketMode: opts.socketMode ?? 0o600, maxPlaintextBytes: 995, status: watcher, envelope, logger, metrics });
+  const server = new KmsServer({
+    listen: endpoint,
+    socketMode: opts.socketMode ?? 0o600,
+    maxPlaintextBytes: 995,
+    status: watcher,
+    envelope,
+    logger,
+    metrics,
+  });
   await server.start();
   if (opts.prime ?? true) await watcher.probeNow();
   const client = new KmsClient(endpoint);
@@ -128,11 +140,20 @@ describe('KMS v2 server over a Unix socket', () => {
   ])('serves Status, Encrypt and Decrypt on a %s socket', async (_kind, mk) => {
     const r = await rig(mk(dir()));
     const s = await r.client.status();
-    expect(s).toEqual({ version: 'v2', healthz: 'ok', key_id: expect.stringMatching(/^local-[0-9a-f]{40}$/) });
+    expect(s).toEqual({
+      version: 'v2',
+      healthz: 'ok',
+      key_id: expect.stringMatching(/^local-[0-9a-f]{40}$/),
+    });
     const seed = randomBytes(32);
     const e = await r.client.encrypt({ plaintext: seed, uid: randomUUID() });
     expect(e.key_id).toBe(s.key_id);
-    const d = await r.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() });
+    const d = await r.client.decrypt({
+      ciphertext: e.ciphertext,
+      key_id: e.key_id,
+      annotations: e.annotations,
+      uid: randomUUID(),
+    });
     expect(Buffer.from(d.plaintext)).toEqual(seed);
   });
 
@@ -189,7 +210,11 @@ describe('KMS v2 server over a Unix socket', () => {
     const big = randomBytes(995);
     const eb = await r.client.encrypt({ plaintext: big, uid: randomUUID() });
     expect(eb.ciphertext.length).toBe(1024);
-    const db = await r.client.decrypt({ ciphertext: eb.ciphertext, key_id: eb.key_id, annotations: eb.annotations });
+    const db = await r.client.decrypt({
+      ciphertext: eb.ciphertext,
+      key_id: eb.key_id,
+      annotations: eb.annotations,
+    });
     expect(Buffer.from(db.plaintext)).toEqual(big);
     expect((await r.client.status()).healthz).toBe('ok');
   });
@@ -203,14 +228,20 @@ describe('KMS v2 server over a Unix socket', () => {
     const b = await rig(`unix://${join(d, 'b.sock')}`, kek);
     kek.unwrapDelayMs = 2000;
     const t0 = Date.now();
-    await expect(b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations }, 100)).rejects.toMatchObject({
+    await expect(
+      b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations }, 100),
+    ).rejects.toMatchObject({
       code: status.DEADLINE_EXCEEDED,
     });
     expect(Date.now() - t0).toBeLessThan(1000);
     await new Promise((res) => setTimeout(res, 100));
     expect(kek.abortedUnwraps).toBe(1); // the remote work was cancelled, not leaked
     kek.unwrapDelayMs = 0;
-    const ok = await b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations });
+    const ok = await b.client.decrypt({
+      ciphertext: e.ciphertext,
+      key_id: e.key_id,
+      annotations: e.annotations,
+    });
     expect(ok.plaintext.length).toBe(32);
     expect((await b.client.status()).healthz).toBe('ok');
   });
@@ -224,7 +255,11 @@ describe('KMS v2 server over a Unix socket', () => {
     kek.fail = new Error('kms down'); // cannot even prime
     const b = await rig(`unix://${join(d, 'b.sock')}`, kek, { prime: false });
     kek.fail = undefined;
-    const out = await b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations });
+    const out = await b.client.decrypt({
+      ciphertext: e.ciphertext,
+      key_id: e.key_id,
+      annotations: e.annotations,
+    });
     expect(Buffer.from(out.plaintext)).toEqual(seed);
   });
 
@@ -234,7 +269,9 @@ describe('KMS v2 server over a Unix socket', () => {
     const r = await rig(`unix://${join(dir(), 'kms.sock')}`, kek, { prime: false });
     await r.watcher.probeNow();
     await expect(r.client.status()).rejects.toMatchObject({ code: status.UNAVAILABLE });
-    await expect(r.client.encrypt({ plaintext: randomBytes(32) })).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(r.client.encrypt({ plaintext: randomBytes(32) })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
     kek.fail = undefined;
     await r.watcher.probeNow();
     expect((await r.client.status()).healthz).toBe('ok');
@@ -247,7 +284,10 @@ describe('KMS v2 server over a Unix socket', () => {
     const e = await a.client.encrypt({ plaintext: randomBytes(32), uid: randomUUID() });
     const b = await rig(`unix://${join(d, 'b.sock')}`, kek);
     kek.unwrapDelayMs = 300;
-    const inflight = b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations }, 3000);
+    const inflight = b.client.decrypt(
+      { ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations },
+      3000,
+    );
     await new Promise((res) => setTimeout(res, 50));
     expect(b.server.inFlightCalls).toBe(1);
     const stopping = b.server.stop(2000);
@@ -267,7 +307,10 @@ describe('KMS v2 server over a Unix socket', () => {
     const e = await a.client.encrypt({ plaintext: randomBytes(32), uid: randomUUID() });
     const b = await rig(`unix://${join(d, 'b.sock')}`, kek);
     kek.unwrapDelayMs = 5000;
-    const inflight = b.client.decrypt({ ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations }, 10_000);
+    const inflight = b.client.decrypt(
+      { ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations },
+      10_000,
+    );
     await new Promise((res) => setTimeout(res, 50));
     const t0 = Date.now();
     await b.server.stop(200);

@@ -14,7 +14,13 @@ export const localSchema = z.strictObject({
 export type LocalConfig = z.infer<typeof localSchema>;
 
 export const localFlags: FlagSpec[] = [
-  { name: 'local-key-file', path: ['local', 'keyFile'], type: 'string', arg: 'PATH', description: 'local provider: key file (see `keygen`)' },
+  {
+    name: 'local-key-file',
+    path: ['local', 'keyFile'],
+    type: 'string',
+    arg: 'PATH',
+    description: 'local provider: key file (see `keygen`)',
+  },
   {
     name: 'local-allow-insecure-permissions',
     path: ['local', 'allowInsecurePermissions'],

@@ -179,11 +179,13 @@ export class GcpKekProvider implements KekProvider {
   }
 
   /** One remote operation through RemoteCaller; each attempt gets a gRPC deadline inside the caller's. */
-  private call<T>(
+  private async call<T>(
     operation: GcpOperation,
     signal: AbortSignal,
     fn: (opts: CallOptions) => Promise<T>,
   ): Promise<T> {
+    // Loading the SDK (first call only) is not a remote call: not charged to the attempt timeout.
+    if (this.api.ready) await untilReady(this.api.ready(), signal, `gcp ${operation}`);
     return this.caller.call(operation, signal, async (attemptSignal) => {
       try {
         return await fn({
