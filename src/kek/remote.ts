@@ -118,6 +118,9 @@ export class RemoteCaller {
       }
       // After the deadline check: a call that cannot run must not take the half-open probe slot.
       this.checkBreaker(operation);
+      // When the caller's deadline is nearer than the per-attempt cap, the attempt timer *is* the
+      // caller's deadline (and may fire a millisecond before the caller's own timer).
+      const cappedByCaller = left <= retry.attemptTimeoutMs;
       const attemptSignal = timeoutSignal(Math.min(retry.attemptTimeoutMs, left), signal);
       let error: PluginError;
       const release = await this.limit.acquire(attemptSignal).catch((err: unknown) => {
@@ -133,7 +136,7 @@ export class RemoteCaller {
         this.recordSuccess();
         return value;
       } catch (err) {
-        error = this.normalise(err, attemptSignal, signal, operation);
+        error = this.normalise(err, attemptSignal, signal, operation, cappedByCaller);
       } finally {
         release();
       }
@@ -161,9 +164,13 @@ export class RemoteCaller {
     attemptSignal: AbortSignal,
     signal: AbortSignal,
     operation: string,
+    cappedByCaller: boolean,
   ): PluginError {
     const what = `${this.options.provider} ${operation}`;
     if (signal.aborted) return abortReasonToError(signal, what);
+    if (attemptSignal.aborted && cappedByCaller) {
+      return new DeadlineError(`${what}: deadline exceeded`, { cause: err });
+    }
     if (attemptSignal.aborted || isAbortError(err)) {
       return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs} ms`, {
         cause: err,

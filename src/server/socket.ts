@@ -2,8 +2,10 @@
  * Unix socket endpoints and their lifecycle.
  *
  *   unix:///abs/path.sock  a filesystem socket (parent dir created 0750 if missing; mode and group set)
- *   unix:///@name          a Linux abstract socket (what kube-apiserver dials for that endpoint;
- *                          grpc-js binds it as "unix:\0name"); needed for 1.27/1.28 with Node
+ *   unix:///@name          a Linux abstract socket (what kube-apiserver dials for that endpoint);
+ *                          needed for 1.27/1.28 with Node. Node's own bind pads abstract names to
+ *                          108 bytes, which Go cannot dial, so these are bound by the native helper
+ *                          (./abstract-socket.ts) with the exact length
  *
  * Safety: a stale socket (nothing accepts on it) is replaced; a live one, a regular file, a
  * directory or a symlink at the path is refused with a clear error, never deleted.

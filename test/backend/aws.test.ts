@@ -37,6 +37,7 @@ afterAll(async () => {
 afterEach(() => {
   fake.faults.length = 0;
   fake.faultRule = undefined;
+  fake.omitCurrentKeyMaterialId = false;
 });
 
 async function harness(overrides: Record<string, unknown> = {}): Promise<Harness> {
@@ -79,7 +80,7 @@ describe('round trip', () => {
     expect(v.ref).toEqual({
       provider: 'aws',
       key: key.arn,
-      version: 'original',
+      version: `material:${key.materials[0].id}`,
       unique: expect.stringMatching(/^created=.+;ctx=[0-9a-f]{16}$/),
     });
     expect(v.ref.unique).toContain(`created=${new Date(key.creationDate).toISOString()}`);
@@ -119,6 +120,8 @@ describe('round trip', () => {
   });
 
   test('a key re-created with the same id gets a different ref (creation time is part of it)', async () => {
+    // Without CurrentKeyMaterialId both keys are "original": only `unique` can tell them apart.
+    fake.omitCurrentKeyMaterialId = true;
     const id = '0b0e0e0e-1111-4222-8333-444455556666';
     fake.createKey({ keyId: id, creationDate: Date.parse('2026-01-01T00:00:00Z') });
     const { provider } = await harness({ keyId: id });
@@ -201,7 +204,75 @@ describe('fail closed', () => {
   });
 });
 
-describe('rotation', () => {
+describe('version marker: one DescribeKey per probe (CurrentKeyMaterialId)', () => {
+  test('a probe is exactly one DescribeKey; version = the current material id', async () => {
+    const key = fake.createKey();
+    fake.rotate(key.keyId);
+    const { provider } = await harness({ keyId: key.arn });
+    const from = fake.log.length;
+    const v = await provider.currentVersion(sig());
+    await provider.currentVersion(sig());
+    expect(fake.log.slice(from).map((r) => r.op)).toEqual(['DescribeKey', 'DescribeKey']);
+    expect(v.ref.version).toBe(`material:${key.materials[1].id}`);
+  });
+
+  test('rotation gives a new ref with a higher ordinal, stable across a restart; old DEKs still unwrap', async () => {
+    const key = fake.createKey();
+    const { provider } = await harness({ keyId: key.arn });
+    const v1 = await provider.currentVersion(sig());
+    const dek1 = randomBytes(32);
+    const w1 = await provider.wrap(dek1, v1, sig());
+
+    fake.rotate(key.keyId);
+    const v2 = await provider.currentVersion(sig());
+    expect(v2.ref.key).toBe(v1.ref.key);
+    expect(v2.ref.version).toBe(`material:${key.materials[1].id}`);
+    expect(v2.ref.version).not.toBe(v1.ref.version);
+    expect(v2.ordinal).toBeGreaterThan(v1.ordinal);
+    expect(await provider.currentVersion(sig())).toEqual(v2); // stable until the next rotation
+
+    fake.rotate(key.keyId, 'AUTOMATIC');
+    const v3 = await provider.currentVersion(sig());
+    expect(v3.ordinal).toBeGreaterThan(v2.ordinal);
+    expect(new Set([v1.ref.version, v2.ref.version, v3.ref.version]).size).toBe(3);
+
+    // A restart (new provider) computes the same ref for the same material.
+    const restarted = await harness({ keyId: key.keyId });
+    expect((await restarted.provider.currentVersion(sig())).ref).toEqual(v3.ref);
+    expect((await provider.unwrap(w1.wrapped, w1.ref, sig())).equals(dek1)).toBe(true);
+  });
+
+  test('a material seen before keeps its ordinal (a primary moving back reads as a rollback)', async () => {
+    const key = fake.createKey();
+    const { provider } = await harness({ keyId: key.arn });
+    const v1 = await provider.currentVersion(sig());
+    fake.rotate(key.keyId);
+    const v2 = await provider.currentVersion(sig());
+    const newest = key.materials.pop(); // the fake's current material goes back to the original
+    const back = await provider.currentVersion(sig());
+    expect(back.ref).toEqual(v1.ref);
+    expect(back.ordinal).toBe(v1.ordinal);
+    expect(back.ordinal).toBeLessThan(v2.ordinal);
+    if (newest) key.materials.push(newest);
+  });
+});
+
+describe('version marker fallback: ListKeyRotations when DescribeKey has no CurrentKeyMaterialId', () => {
+  beforeEach(() => {
+    fake.omitCurrentKeyMaterialId = true;
+  });
+
+  test('a probe is DescribeKey + ListKeyRotations; a never-rotated key is "original"', async () => {
+    const key = fake.createKey();
+    const { provider } = await harness({ keyId: key.arn });
+    const from = fake.log.length;
+    const v = await provider.currentVersion(sig());
+    expect(fake.log.slice(from).map((r) => r.op)).toEqual(['DescribeKey', 'ListKeyRotations']);
+    expect(v.ref.version).toBe('original');
+    const again = await harness({ keyId: key.keyId });
+    expect(await again.provider.currentVersion(sig())).toEqual(v);
+  });
+
   test('rotation gives a new ref with a higher ordinal, and old DEKs still unwrap', async () => {
     const key = fake.createKey();
     const { provider } = await harness({ keyId: key.arn });
@@ -257,6 +328,17 @@ describe('rotation', () => {
     }
     const v2 = await provider.currentVersion(sig());
     expect(v2.ref.version).not.toBe(v1.ref.version);
+  });
+  test('pending deletion refuses ListKeyRotations: the last version is kept', async () => {
+    const key = fake.createKey();
+    fake.rotate(key.keyId);
+    const { provider } = await harness({ keyId: key.arn });
+    const before = await provider.currentVersion(sig());
+    expect(before.ref.version).toBe(new Date(key.materials[1].at).toISOString());
+    fake.setKeyState(key.keyId, 'PendingDeletion');
+    const v = await provider.currentVersion(sig());
+    expect(v.state).toBe('pending_deletion');
+    expect(v.ref).toEqual(before.ref);
   });
 });
 
@@ -345,7 +427,7 @@ describe('key states', () => {
     expect(v.state).toBe('pending_deletion');
     expect(v.detail).toContain('2026-12-24T00:00:00.000Z');
     expect(v.detail).toContain('cancel-key-deletion');
-    expect(v.ref).toEqual(before.ref); // ListKeyRotations is refused in this state; the last version is kept
+    expect(v.ref).toEqual(before.ref); // DescribeKey still names the same material
     const errors = h.log
       .entries()
       .filter((e) => e.level === 'error' && String(e.msg).includes('SCHEDULED FOR DELETION'));

@@ -81,24 +81,24 @@ export async function spawnPlugin(options: {
   };
   if ((options.waitFor ?? 'status-ok') === 'none') return plugin;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
-  const client = new KmsClient(options.endpoint, { waitForReady: false });
-  try {
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`plugin exited with ${proc.exitCode}: ${out}`);
-      try {
-        const s = await client.status(500);
-        if (s.healthz === 'ok') return plugin;
-      } catch {
-        // not up yet
-      }
-      if (Date.now() > deadline) {
-        await plugin.stop('SIGKILL');
-        throw new Error(`plugin not ready within ${options.readyTimeoutMs ?? 15_000} ms: ${out}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`plugin exited with ${proc.exitCode}: ${out}`);
+    // A fresh channel per attempt: a channel that tried before the socket existed would sit in
+    // grpc's reconnect back-off (about 1 s) instead of noticing the socket at once.
+    const client = new KmsClient(options.endpoint, { waitForReady: false });
+    try {
+      const s = await client.status(500);
+      if (s.healthz === 'ok') return plugin;
+    } catch {
+      // not up yet
+    } finally {
+      client.close();
     }
-  } finally {
-    client.close();
+    if (Date.now() > deadline) {
+      await plugin.stop('SIGKILL');
+      throw new Error(`plugin not ready within ${options.readyTimeoutMs ?? 15_000} ms: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

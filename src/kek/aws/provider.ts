@@ -45,7 +45,13 @@ import { raceAbort } from './abort.js';
 import { classifyAwsError } from './errors.js';
 import type { KeyIdentifier } from './identifiers.js';
 import { parseKeyArn } from './identifiers.js';
-import { contextFingerprint, decodeUnique, encodeUnique, materialVersion } from './ref.js';
+import {
+  contextFingerprint,
+  decodeUnique,
+  encodeUnique,
+  materialIdVersion,
+  materialVersion,
+} from './ref.js';
 import { mapKeyState } from './state.js';
 import { describeKey, latestRotation, type Send } from './version.js';
 import { updateTtl, type CredentialSource } from './credentials.js';
@@ -72,6 +78,8 @@ export class AwsKmsProvider implements KekProvider {
   private readonly resolved = new Set<string>();
   private readonly extra: Set<string>;
   private readonly lastVersion = new Map<string, string>();
+  /** key ARN → material id → ordinal, for materials named by DescribeKey's CurrentKeyMaterialId. */
+  private readonly materialOrdinals = new Map<string, Map<string, number>>();
   private account: string | undefined;
   private lastState: KeyState | undefined;
   private closed = false;
@@ -119,14 +127,22 @@ export class AwsKmsProvider implements KekProvider {
 
     const mapped = mapKeyState(key.keyState, key.enabled, key.arn, key.deletionDate);
     let version: string;
-    let rotatedAt: Date | undefined;
-    try {
-      rotatedAt = await latestRotation(this.send(signal, key.arn), key.arn);
-      version = materialVersion(rotatedAt);
-    } catch (err) {
-      // Some states refuse management calls; the key is unusable then anyway. Keep the last label.
-      if (mapped.state === 'enabled') throw err;
-      version = this.lastVersion.get(key.arn) ?? 'unknown';
+    let ordinal: number;
+    if (key.currentKeyMaterialId !== undefined) {
+      // One call per probe: DescribeKey names the current material.
+      version = materialIdVersion(key.currentKeyMaterialId);
+      ordinal = this.materialOrdinal(key.arn, key.currentKeyMaterialId, key.creationDate);
+    } else {
+      let rotatedAt: Date | undefined;
+      try {
+        rotatedAt = await latestRotation(this.send(signal, key.arn), key.arn);
+        version = materialVersion(rotatedAt);
+      } catch (err) {
+        // Some states refuse management calls; the key is unusable then anyway. Keep the last label.
+        if (mapped.state === 'enabled') throw err;
+        version = this.lastVersion.get(key.arn) ?? 'unknown';
+      }
+      ordinal = Math.max(key.creationDate.getTime(), rotatedAt?.getTime() ?? 0);
     }
     this.lastVersion.set(key.arn, version);
 
@@ -140,10 +156,30 @@ export class AwsKmsProvider implements KekProvider {
         ctx: this.ctxFp,
       }),
     };
-    const ordinal = Math.max(key.creationDate.getTime(), rotatedAt?.getTime() ?? 0);
     this.reportState(mapped.state, mapped.detail, ref);
     updateTtl(this.o.metrics, this.o.credentials.expiration());
     return { ref, state: mapped.state, ...(mapped.detail ? { detail: mapped.detail } : {}), ordinal };
+  }
+
+  /**
+   * An ordinal for a key material known only by its id (DescribeKey does not date it): the key's
+   * creation time for the first material this process sees, and for each later one a value above
+   * every ordinal seen so far for the key (the time it was first seen). A material seen before keeps
+   * its ordinal, so a primary that moved back to it reads as a rollback. Ordinals are compared only
+   * within one process, by the rotation watcher; key_id does not depend on them.
+   */
+  private materialOrdinal(arn: string, materialId: string, created: Date): number {
+    let seen = this.materialOrdinals.get(arn);
+    if (!seen) {
+      seen = new Map();
+      this.materialOrdinals.set(arn, seen);
+    }
+    const known = seen.get(materialId);
+    if (known !== undefined) return known;
+    const ordinal =
+      seen.size === 0 ? created.getTime() : Math.max(Date.now(), Math.max(...seen.values()) + 1);
+    seen.set(materialId, ordinal);
+    return ordinal;
   }
 
   private reportState(state: KeyState, detail: string | undefined, ref: KekRef): void {

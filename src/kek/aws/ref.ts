@@ -2,8 +2,10 @@
  * The KekRef this provider hands out, and its `unique` field.
  *
  * - `key`: the resolved key ARN (never an alias: aliases move).
- * - `version`: the current key material: the RotationDate (ISO 8601) of the newest ListKeyRotations
- *   entry, or "original" when the key was never rotated.
+ * - `version`: the current key material: `material:<CurrentKeyMaterialId>` from DescribeKey when AWS
+ *   returns it; otherwise (fallback) the RotationDate (ISO 8601) of the newest ListKeyRotations
+ *   entry, or "original" when the key was never rotated. Both are stable across restarts and
+ *   replicas for the same material; a switch between the two sources changes key_id once.
  * - `unique`: `created=<key CreationDate>[;alias=<alias/NAME>];ctx=<EncryptionContext fingerprint>`.
  *   The creation time keeps a re-created key from ever reusing a key_id; the alias records that
  *   the key was reached through an alias; the context fingerprint (a hash, not the pairs) makes a
@@ -59,4 +61,9 @@ export function decodeUnique(unique: string | undefined): Partial<UniqueParts> {
 
 export function materialVersion(latestRotation: Date | undefined): string {
   return latestRotation ? latestRotation.toISOString() : ORIGINAL_MATERIAL;
+}
+
+/** The version label for a material named by DescribeKey's CurrentKeyMaterialId. */
+export function materialIdVersion(materialId: string): string {
+  return `material:${materialId}`;
 }

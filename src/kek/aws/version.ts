@@ -1,6 +1,9 @@
 /**
- * Resolves the key's current version: DescribeKey (key ARN, state, creation time; an alias is
- * resolved to its target here) plus ListKeyRotations (the newest rotation = the current material).
+ * Resolves the key's current version with one DescribeKey per probe: key ARN (an alias is resolved
+ * to its target here), state, creation time and `CurrentKeyMaterialId` (the material new Encrypts
+ * use). Only when DescribeKey does not return `CurrentKeyMaterialId` (older KMS endpoints, keys
+ * whose origin has no material id) does the probe also call ListKeyRotations (the newest rotation
+ * = the current material).
  */
 import {
   DescribeKeyCommand,
@@ -20,6 +23,8 @@ export interface DescribedKey {
   enabled?: boolean;
   creationDate: Date;
   deletionDate?: Date;
+  /** DescribeKey's CurrentKeyMaterialId, when AWS returns it (a non-secret identifier). */
+  currentKeyMaterialId?: string;
 }
 
 export async function describeKey(send: Send, keyId: string): Promise<DescribedKey> {
@@ -47,6 +52,9 @@ export async function describeKey(send: Send, keyId: string): Promise<DescribedK
     enabled: meta.Enabled,
     creationDate: meta.CreationDate,
     deletionDate: meta.DeletionDate,
+    ...(typeof meta.CurrentKeyMaterialId === 'string' && meta.CurrentKeyMaterialId !== ''
+      ? { currentKeyMaterialId: meta.CurrentKeyMaterialId }
+      : {}),
   };
 }
 

@@ -70,6 +70,8 @@ export interface FakeAwsKmsOptions {
   accountId?: string;
   /** Clock for creation and rotation dates (ms since epoch). */
   now?: () => number;
+  /** DescribeKey leaves out CurrentKeyMaterialId (like older KMS endpoints). */
+  omitCurrentKeyMaterialId?: boolean;
 }
 
 export interface Json {
@@ -107,6 +109,12 @@ export class FakeAwsKms {
   maxPageSize = 1000;
   /** Added to every answer (ms), e.g. to model a remote region in benchmarks. */
   latencyMs = 0;
+  /**
+   * When true, DescribeKey leaves out KeyMetadata.CurrentKeyMaterialId (like older KMS endpoints),
+   * so clients must fall back to ListKeyRotations. Otherwise it names the newest material, a new id
+   * on every rotation.
+   */
+  omitCurrentKeyMaterialId: boolean;
   /** access key id → secret and session token; when non-empty, signatures are verified. */
   readonly credentials = new Map<string, { secretAccessKey: string; sessionToken?: string }>();
   private server: http.Server | undefined;
@@ -118,6 +126,7 @@ export class FakeAwsKms {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '111122223333';
     this.now = options.now ?? Date.now;
+    this.omitCurrentKeyMaterialId = options.omitCurrentKeyMaterialId ?? false;
     this.store = new KeyStore(this.region, this.accountId, this.now);
   }
 
@@ -500,7 +509,9 @@ export class FakeAwsKms {
       KeySpec: key.keySpec,
       EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
       MultiRegion: false,
-      CurrentKeyMaterialId: key.materials[key.materials.length - 1].id,
+      ...(this.omitCurrentKeyMaterialId
+        ? {}
+        : { CurrentKeyMaterialId: key.materials[key.materials.length - 1].id }),
     };
   }
 }

@@ -2,6 +2,7 @@
  * Runs the AWS KMS fake on its own:
  *
  *   npm run fake:aws -- --port 4599 [--region us-east-1] [--alias alias/k8s-kek] [--host 127.0.0.1]
+ *                       [--latency-ms 0] [--omit-current-key-material-id]
  *
  * Prints the endpoint, a ready-made key ARN and an alias, and the environment for pointing the
  * plugin at it (any static credentials work; the fake checks only the SigV4 scope). Ctrl-C stops it.
@@ -20,7 +21,14 @@ async function main(): Promise<void> {
   const host = arg('host', '127.0.0.1');
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port: expected 0-65535, got ${port}`);
-  const fake = new FakeAwsKms({ region });
+  const latencyMs = Number(arg('latency-ms', '0'));
+  if (!Number.isFinite(latencyMs) || latencyMs < 0)
+    throw new Error(`--latency-ms: expected a number >= 0, got ${latencyMs}`);
+  const fake = new FakeAwsKms({
+    region,
+    omitCurrentKeyMaterialId: process.argv.includes('--omit-current-key-material-id'),
+  });
+  fake.latencyMs = latencyMs;
   const url = await fake.listen(port, host);
   const key = fake.createKey({ description: 'k8s-kms-plugin fake KEK' });
   fake.setAlias(alias, key.keyId);

@@ -4,7 +4,13 @@
  */
 import { classifyAwsError } from '../../../src/kek/aws/errors.js';
 import { parseKeyArn, parseKeyIdentifier } from '../../../src/kek/aws/identifiers.js';
-import { contextFingerprint, decodeUnique, encodeUnique, materialVersion } from '../../../src/kek/aws/ref.js';
+import {
+  contextFingerprint,
+  decodeUnique,
+  encodeUnique,
+  materialIdVersion,
+  materialVersion,
+} from '../../../src/kek/aws/ref.js';
 import { mapKeyState } from '../../../src/kek/aws/state.js';
 import { PluginError } from '../../../src/errors.js';
 
@@ -99,6 +105,11 @@ describe('ref encoding', () => {
     expect(decodeUnique(u)).toEqual({ created: '2026-01-01T00:00:00.000Z', alias: 'alias/x', ctx: fp });
     expect(decodeUnique(encodeUnique({ created: 'c', ctx: fp }))).toEqual({ created: 'c', ctx: fp });
     expect(decodeUnique(undefined)).toEqual({});
+  });
+
+  test('material id version: prefixed, distinct from the date labels', () => {
+    expect(materialIdVersion('abc123')).toBe('material:abc123');
+    expect(materialIdVersion('abc123')).not.toBe(materialIdVersion('abc124'));
   });
 
   test('material version: the rotation date, or "original"', () => {
