@@ -23,7 +23,14 @@ import {
 import type { KekProvider, KekRef, KeyVersionInfo } from '../kek/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { canonicalKek, decodeAnnotations, encodeAnnotations } from './annotations.js';
+import {
+  ANNOTATION_DEK,
+  ANNOTATION_KEK,
+  canonicalKek,
+  decodeAnnotations,
+  encodeAnnotations,
+  type EnvelopeAnnotations,
+} from './annotations.js';
 import { DekCache } from './cache.js';
 import { deriveKeyId } from './keyid.js';
 import { SingleFlight } from './singleflight.js';
@@ -86,8 +93,18 @@ export function dekIdOf(wrapped: Buffer): string {
   return createHash('sha256').update(wrapped).digest('hex').slice(0, 32);
 }
 
+interface DecodedEnvelope extends EnvelopeAnnotations {
+  keyId: string;
+  wrappedHash: Buffer;
+  dekId: string;
+}
+
+/** Decoded annotation sets remembered (one per DEK in use; cleared wholesale when full). */
+const DECODED_MEMO_SIZE = 4096;
+
 export class Envelope {
   private write: WriteState | undefined;
+  private readonly decoded = new Map<string, DecodedEnvelope>();
   private readonly cache: DekCache;
   private readonly unwraps = new SingleFlight<string, Buffer>();
   private readonly providers: KekProvider[];
@@ -259,14 +276,14 @@ export class Envelope {
       throw new InvalidInputError(`ciphertext is ${ciphertext.length} bytes, too short to be ours`);
     }
     const parsed = parseCiphertext(ciphertext);
-    const env = decodeAnnotations(annotations);
-    if (keyId !== deriveKeyId(env.ref, env.generation)) {
+    const env = this.decodeEnvelope(annotations);
+    if (keyId !== env.keyId) {
       throw new UnknownKeyError(
         'key_id does not match the KEK named in the annotations: not a key_id this plugin issued for this ciphertext',
       );
     }
-    const parts = { keyId, kekBytes: env.kekBytes, wrapped: env.wrapped };
-    const dekId = dekIdOf(env.wrapped);
+    const parts = { keyId, kekBytes: env.kekBytes, wrapped: env.wrapped, wrappedHash: env.wrappedHash };
+    const dekId = env.dekId;
 
     const w = this.write;
     let plaintext: Buffer;
@@ -289,6 +306,35 @@ export class Envelope {
     }
     this.options.metrics?.decryptsByKeyAge.inc({ key: keyId === this.write?.keyId ? 'current' : 'older' });
     return plaintext;
+  }
+
+  /**
+   * Strictly decodes the annotations, remembering the result: every object under one DEK carries
+   * the same annotations, so the JSON parse, key_id derivation and wrapped-DEK hash are done once
+   * per DEK, not once per Decrypt. The memo holds only public data (no keys) and is bounded.
+   */
+  private decodeEnvelope(annotations: Record<string, Uint8Array> | undefined): DecodedEnvelope {
+    const kek = annotations?.[ANNOTATION_KEK];
+    const dek = annotations?.[ANNOTATION_DEK];
+    const memoKey =
+      kek && dek && Object.keys(annotations ?? {}).length === 2
+        ? `${Buffer.from(kek.buffer, kek.byteOffset, kek.byteLength).toString('latin1')}\0${Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64')}`
+        : undefined;
+    const hit = memoKey === undefined ? undefined : this.decoded.get(memoKey);
+    if (hit) return hit;
+    const env = decodeAnnotations(annotations); // throws on anything not exactly ours
+    const wrappedHash = createHash('sha256').update(env.wrapped).digest();
+    const decoded: DecodedEnvelope = {
+      ...env,
+      keyId: deriveKeyId(env.ref, env.generation),
+      wrappedHash,
+      dekId: wrappedHash.subarray(0, 16).toString('hex'),
+    };
+    if (memoKey !== undefined) {
+      if (this.decoded.size >= DECODED_MEMO_SIZE) this.decoded.clear();
+      this.decoded.set(memoKey, decoded);
+    }
+    return decoded;
   }
 
   /** Unwraps through the provider that owns `ref`, sharing one remote call among concurrent callers. */

@@ -21,6 +21,8 @@ export interface AadParts {
   keyId: string;
   kekBytes: Buffer;
   wrapped: Buffer;
+  /** SHA-256 of `wrapped`, when the caller already has it. */
+  wrappedHash?: Buffer;
 }
 
 export function buildAad(format: number, parts: AadParts): Buffer {
@@ -30,7 +32,7 @@ export function buildAad(format: number, parts: AadParts): Buffer {
   head.writeUInt32BE(keyId.length, 1);
   const kekLen = Buffer.alloc(4);
   kekLen.writeUInt32BE(parts.kekBytes.length, 0);
-  const wrappedHash = createHash('sha256').update(parts.wrapped).digest();
+  const wrappedHash = parts.wrappedHash ?? createHash('sha256').update(parts.wrapped).digest();
   return Buffer.concat([
     Buffer.from('k8s-kms-plugin/seal\0'),
     head,
