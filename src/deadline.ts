@@ -65,7 +65,15 @@ export class CallDeadline {
   private timer: NodeJS.Timeout | undefined;
   private cancelledReason: unknown;
 
-  constructor(readonly deadlineMs: number) {}
+  /**
+   * `reserveMs`: the signal (what remote work runs under) aborts this long before `deadlineMs`, so
+   * a call whose remote work runs out of time still sends its own error before the caller gives
+   * up, instead of the caller seeing only its own timeout. `expired` uses the full deadline.
+   */
+  constructor(
+    readonly deadlineMs: number,
+    private readonly reserveMs = 0,
+  ) {}
 
   /** True once the deadline passed or the call was cancelled. */
   get expired(): boolean {
@@ -87,10 +95,11 @@ export class CallDeadline {
     if (!this.controller) {
       const controller = new AbortController();
       this.controller = controller;
-      deadlines.set(controller.signal, this.deadlineMs);
+      const workDeadline = this.deadlineMs - this.reserveMs;
+      deadlines.set(controller.signal, workDeadline);
       if (this.cancelledReason !== undefined) controller.abort(this.cancelledReason);
       else {
-        const ms = Math.max(0, this.deadlineMs - Date.now());
+        const ms = Math.max(0, workDeadline - Date.now());
         this.timer = setTimeout(
           () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')),
           ms,
