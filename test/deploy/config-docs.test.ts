@@ -1,7 +1,7 @@
 /** docs/configuration.md is generated from the schema and flags; it must not be stale. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { OUTPUT, generateConfigDocs } from '../../scripts/gen-config-docs.js';
+import { OUTPUT, README, generateConfigDocs, readmeWithFlags } from '../../scripts/gen-config-docs.js';
 import { allFlags } from '../../src/config/schema.js';
 
 describe('docs/configuration.md', () => {
@@ -9,6 +9,12 @@ describe('docs/configuration.md', () => {
 
   it('matches the generator (run `npx tsx scripts/gen-config-docs.ts` after changing the schema or flags)', () => {
     expect(readFileSync(OUTPUT, 'utf8')).toBe(text);
+  });
+
+  it('README.md lists every flag (run `npx tsx scripts/gen-config-docs.ts` after changing flags)', () => {
+    const readme = readFileSync(README, 'utf8');
+    expect(readme).toBe(readmeWithFlags(readme));
+    for (const f of allFlags) expect([f.name, readme.includes(`\`--${f.name}`)]).toEqual([f.name, true]);
   });
 
   it('documents every flag with its env var, and the core fields with defaults', () => {
