@@ -15,7 +15,10 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
 import { addConfigFlags, flagValues } from './flags.js';
 import { keygen } from './keygen.js';
-import { runProbe } from './probe.js';
+import { runDoctor } from './doctor.js';
+import { runProbe, type ProbeStep } from './probe.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
 import { registerRender } from './render.js';
 import { serve } from './serve.js';
 import { versionInfo } from './version.js';
@@ -54,37 +57,55 @@ program
     );
   });
 
-program
-  .command('probe')
-  .description(
-    'check a running plugin: Status, Encrypt a random seed (validated with kube-apiserver rules), Decrypt it',
-  )
-  .requiredOption('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
-  .option('--timeout <DURATION>', 'per-call deadline', '3s')
-  .option('--expect-version <V>', 'v2, v2beta1 or any', 'any')
-  .option('--json', 'print the report as JSON')
-  .action(async (opts: { socket: string; timeout: string; expectVersion: string; json?: boolean }) => {
-    const timeoutMs = parseDuration(opts.timeout);
-    if (timeoutMs === undefined)
-      throw new ConfigError('--timeout', `expected a duration like 3s; got ${JSON.stringify(opts.timeout)}`);
-    if (!['v2', 'v2beta1', 'any'].includes(opts.expectVersion))
+addConfigFlags(
+  program
+    .command('probe')
+    .description(
+      'check a running plugin (--socket: Status, Encrypt a random seed validated with kube-apiserver rules, Decrypt it), ' +
+        'or a configuration without a running plugin (--config: resolve the KEK, its state and key_id, wrap/unwrap a throwaway DEK)',
+    )
+    .option('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
+    .option('--timeout <DURATION>', 'per-call deadline', '3s')
+    .option('--expect-version <V>', 'v2, v2beta1 or any (with --socket)', 'any')
+    .option('--json', 'print the report as JSON'),
+).action(async (opts: Record<string, unknown>) => {
+  const timeout = String(opts.timeout);
+  const timeoutMs = parseDuration(timeout);
+  if (timeoutMs === undefined)
+    throw new ConfigError('--timeout', `expected a duration like 3s; got ${JSON.stringify(timeout)}`);
+  const socket = opts.socket as string | undefined;
+  const configFile = opts.config as string | undefined;
+  const flags = flagValues(opts);
+  if (!socket && !configFile && Object.keys(flags).length === 0) {
+    throw new ConfigError(
+      'probe',
+      'give --socket ENDPOINT (a running plugin) or --config FILE / provider flags (a configuration)',
+    );
+  }
+  let steps: ProbeStep[];
+  let target: string;
+  if (socket) {
+    const expect = String(opts.expectVersion);
+    if (!['v2', 'v2beta1', 'any'].includes(expect))
       throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
-    const steps = await runProbe({
-      socket: opts.socket,
-      timeoutMs,
-      expectVersion: opts.expectVersion as 'v2' | 'v2beta1' | 'any',
-    });
-    const ok = steps.length === 3 && steps.every((s) => s.ok);
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
-    else {
-      for (const s of steps)
-        process.stdout.write(
-          `${s.ok ? 'PASS' : 'FAIL'} ${s.name.padEnd(8)} ${String(s.ms).padStart(5)} ms  ${s.detail}\n`,
-        );
-      process.stdout.write(ok ? `probe: ok (${opts.socket})\n` : `probe: FAILED (${opts.socket})\n`);
-    }
-    if (!ok) process.exitCode = 1;
-  });
+    steps = await runProbe({ socket, timeoutMs, expectVersion: expect as 'v2' | 'v2beta1' | 'any' });
+    target = socket;
+  } else {
+    const config = loadConfig({ file: configFile, flags });
+    steps = await runDoctor(config, createLogger({ level: 'silent' }), timeoutMs);
+    target = configFile ?? `provider ${config.provider}`;
+  }
+  const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length === 3 : true);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
+  else {
+    for (const s of steps)
+      process.stdout.write(
+        `${s.ok ? 'PASS' : 'FAIL'} ${s.name.padEnd(24)} ${String(s.ms).padStart(5)} ms  ${s.detail}\n`,
+      );
+    process.stdout.write(ok ? `probe: ok (${target})\n` : `probe: FAILED (${target})\n`);
+  }
+  if (!ok) process.exitCode = 1;
+});
 
 registerRender(program);
 registerRotate(program);

@@ -115,6 +115,55 @@ describe('k8s-kms-plugin CLI', () => {
     expect(none.stdout).toContain('FAIL status');
   });
 
+  it('probe --config checks a configuration without a running plugin (doctor)', async () => {
+    const key = join(dir.path, 'doctor.json');
+    await runCli(['keygen', '--out', key]);
+    const cfg = join(dir.path, 'doctor.yaml');
+    writeFileSync(cfg, `provider: local\nlocal:\n  keyFile: ${key}\n`);
+    const ok = await runCli(['probe', '--config', cfg, '--json']);
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout) as {
+      ok: boolean;
+      steps: Array<{ name: string; ok: boolean; detail: string }>;
+    };
+    expect(report.steps.map((s) => s.name)).toEqual(['primary:config', 'primary:kek', 'primary:wrap-unwrap']);
+    expect(report.steps[1].detail).toMatch(/key_id would be local-[0-9a-f]{40}/);
+    const bad = await runCli([
+      'probe',
+      '--provider',
+      'local',
+      '--local-key-file',
+      join(dir.path, 'missing.json'),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('FAIL primary:config');
+    expect(bad.stdout).toContain('keygen --out');
+  });
+
+  it('probe --config reports a disabled cloud KEK (AWS fake) as a failure that names the state', async () => {
+    const { FakeAwsKms } = await import('../fakes/aws-kms/index.js');
+    const fake = new FakeAwsKms();
+    const url = await fake.listen();
+    try {
+      const k = fake.createKey();
+      const env = {
+        AWS_ACCESS_KEY_ID: 'AKIDFAKE',
+        AWS_SECRET_ACCESS_KEY: 'fake',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      };
+      const args = ['probe', '--provider', 'aws', '--aws-key-id', k.arn, '--aws-endpoint', url];
+      const ok = await runCli(args, env);
+      expect(ok.stdout).toContain('PASS primary:wrap-unwrap');
+      expect(ok.code).toBe(0);
+      fake.setKeyState(k.arn, 'Disabled');
+      const bad = await runCli(args, env);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/FAIL primary:kek .*disabled/);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('serve --dev creates a local key file with a loud warning and serves on the dev socket', async () => {
     const cwd = join(dir.path, 'devhome');
     const sock = `/tmp/kkp-dev-${process.pid}.sock`;
