@@ -4,10 +4,9 @@
  * in this test process and verifies every request's SigV4 signature.
  */
 import { afterAll, beforeAll } from '@jest/globals';
-import { join } from 'node:path';
 import { FakeAwsKms } from '../fakes/aws-kms/index.js';
-import { spawnPlugin, tempDir } from '../support/plugin-process.js';
-import { defineApiserverConformance } from './suite.js';
+import { tempDir } from '../support/plugin-process.js';
+import { defineApiserverConformance, pluginStarter } from './suite.js';
 
 const ACCESS_KEY_ID = 'AKIDCONFORMANCE';
 const SECRET_ACCESS_KEY = 'conformance-secret-access-key';
@@ -18,7 +17,6 @@ fake.addCredentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY);
 const key = fake.createKey({ description: 'conformance KEK' });
 const other = fake.createKey({ description: 'other KEK' });
 fake.setAlias('alias/k8s-conformance', key.keyId);
-let n = 0;
 
 beforeAll(async () => {
   await fake.listen();
@@ -28,46 +26,26 @@ afterAll(async () => {
   dir.cleanup();
 });
 
+const start = pluginStarter('aws', dir.path, {
+  env: {
+    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_PROFILE: '',
+  },
+});
+
 function startWith(keyId: string, statusVersion: 'v2' | 'v2beta1') {
-  n += 1;
-  const endpoint =
-    n % 2 === 0 ? `unix://${join(dir.path, `a${n}.sock`)}` : `unix:///@kkp-aws-conf-${process.pid}-${n}`;
-  return spawnPlugin({
-    endpoint,
-    args: [
-      ...[
-        '--provider',
-        'aws',
-        '--aws-key-id',
-        keyId,
-        '--aws-region',
-        fake.region,
-        '--aws-endpoint',
-        fake.url,
-      ],
-      ...[
-        '--aws-cluster',
-        'conformance',
-        '--listen',
-        endpoint,
-        '--status-version',
-        statusVersion,
-        '--health-addr',
-        '',
-        '--log-level',
-        'warn',
-      ],
+  return start(
+    [
+      ...['--provider', 'aws', '--aws-key-id', keyId, '--aws-region', fake.region],
+      ...['--aws-endpoint', fake.url, '--aws-cluster', 'conformance'],
     ],
-    env: {
-      AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-      AWS_SESSION_TOKEN: '',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PROFILE: '',
-    },
-  });
+    statusVersion,
+  );
 }
 
 defineApiserverConformance({

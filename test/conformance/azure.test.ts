@@ -4,13 +4,11 @@
  * client-secret credential against the fake Entra ID.
  */
 import { afterAll, beforeAll } from '@jest/globals';
-import { join } from 'node:path';
 import { makeTestPki } from '../fakes/azure-keyvault/certs.js';
 import { FakeEntraId } from '../fakes/azure-keyvault/entra.js';
 import { TempDir } from '../fakes/azure-keyvault/harness.js';
 import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
-import { spawnPlugin } from '../support/plugin-process.js';
-import { defineApiserverConformance } from './suite.js';
+import { defineApiserverConformance, pluginStarter } from './suite.js';
 
 const TENANT = '00000000-0000-0000-0000-0000000000aa';
 const CLIENT = '00000000-0000-0000-0000-00000000c11e';
@@ -26,7 +24,6 @@ const vault = new FakeKeyVault({
 });
 const caFile = dir.file('ca.crt', pki.ca, 0o644);
 const secretFile = dir.file('client-secret', SECRET);
-let n = 0;
 
 beforeAll(async () => {
   entra.addClientSecret(CLIENT, SECRET);
@@ -42,43 +39,25 @@ afterAll(async () => {
   dir.remove();
 });
 
+const start = pluginStarter('azure', dir.path, { readyTimeoutMs: 20_000 });
+
 function startWith(keyName: string, statusVersion: 'v2' | 'v2beta1') {
-  n += 1;
-  const endpoint =
-    n % 2 === 0 ? `unix://${join(dir.path, `p${n}.sock`)}` : `unix:///@kkp-azure-conf-${process.pid}-${n}`;
-  return spawnPlugin({
-    endpoint,
-    readyTimeoutMs: 20_000,
-    args: [
-      '--provider',
-      'azure',
-      '--azure-vault-url',
-      vault.url,
-      '--azure-key-name',
-      keyName,
-      '--azure-credential',
-      'client-secret',
-      '--azure-tenant-id',
-      TENANT,
-      '--azure-client-id',
-      CLIENT,
-      '--azure-client-secret-file',
-      secretFile,
-      '--azure-authority-host',
-      entra.url,
-      '--azure-ca-file',
-      caFile,
+  return start(
+    [
+      ...['--provider', 'azure', '--azure-vault-url', vault.url, '--azure-key-name', keyName],
+      ...['--azure-credential', 'client-secret', '--azure-tenant-id', TENANT, '--azure-client-id', CLIENT],
+      ...[
+        '--azure-client-secret-file',
+        secretFile,
+        '--azure-authority-host',
+        entra.url,
+        '--azure-ca-file',
+        caFile,
+      ],
       '--azure-disable-challenge-resource-verification',
-      '--listen',
-      endpoint,
-      '--status-version',
-      statusVersion,
-      '--health-addr',
-      '',
-      '--log-level',
-      'warn',
     ],
-  });
+    statusVersion,
+  );
 }
 
 defineApiserverConformance({

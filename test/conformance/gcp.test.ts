@@ -4,17 +4,15 @@
  * fake (real @google-cloud/kms SDK inside the plugin).
  */
 import { afterAll, beforeAll } from '@jest/globals';
-import { join } from 'node:path';
 import { FakeGcpKms } from '../fakes/gcp-kms/server.js';
-import { spawnPlugin, tempDir } from '../support/plugin-process.js';
-import { defineApiserverConformance } from './suite.js';
+import { tempDir } from '../support/plugin-process.js';
+import { defineApiserverConformance, pluginStarter } from './suite.js';
 
 const KEY = 'projects/conformance/locations/global/keyRings/k8s/cryptoKeys/etcd';
 const OTHER_KEY = 'projects/conformance/locations/global/keyRings/k8s/cryptoKeys/other';
 
 const dir = tempDir('kkp-conf-gcp-');
 let fake: FakeGcpKms;
-let n = 0;
 
 beforeAll(async () => {
   fake = await FakeGcpKms.start();
@@ -27,32 +25,16 @@ afterAll(async () => {
   dir.cleanup();
 });
 
+const start = pluginStarter('gcp', dir.path, {
+  // No ADC discovery (the insecure mode needs none; this guards against a metadata-server probe).
+  env: { METADATA_SERVER_DETECTION: 'none', GOOGLE_APPLICATION_CREDENTIALS: '' },
+});
+
 function startWith(keyName: string, statusVersion: 'v2' | 'v2beta1') {
-  n += 1;
-  const endpoint =
-    n % 2 === 0 ? `unix://${join(dir.path, `p${n}.sock`)}` : `unix:///@kkp-conf-gcp-${process.pid}-${n}`;
-  return spawnPlugin({
-    endpoint,
-    args: [
-      '--provider',
-      'gcp',
-      '--gcp-key-name',
-      keyName,
-      '--gcp-endpoint',
-      fake.endpoint,
-      '--gcp-insecure',
-      '--listen',
-      endpoint,
-      '--status-version',
-      statusVersion,
-      '--health-addr',
-      '',
-      '--log-level',
-      'warn',
-    ],
-    // No ADC discovery (the insecure mode needs none; this guards against a metadata-server probe).
-    env: { METADATA_SERVER_DETECTION: 'none', GOOGLE_APPLICATION_CREDENTIALS: '' },
-  });
+  return start(
+    ['--provider', 'gcp', '--gcp-key-name', keyName, '--gcp-endpoint', fake.endpoint, '--gcp-insecure'],
+    statusVersion,
+  );
 }
 
 defineApiserverConformance({

@@ -6,40 +6,21 @@ import { afterAll } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keygen } from '../../src/cli/keygen.js';
-import { spawnPlugin, tempDir } from '../support/plugin-process.js';
-import { defineApiserverConformance } from './suite.js';
+import { tempDir } from '../support/plugin-process.js';
+import { defineApiserverConformance, pluginStarter } from './suite.js';
 
 const dir = tempDir('kkp-conf-');
 const keyFile = join(dir.path, 'kek.json');
 const otherKeyFile = join(dir.path, 'other.json');
 keygen(keyFile);
 keygen(otherKeyFile);
-let n = 0;
 
 afterAll(() => dir.cleanup());
 
+const start = pluginStarter('local', dir.path);
+
 function startWith(file: string, statusVersion: 'v2' | 'v2beta1') {
-  n += 1;
-  // Alternate filesystem and abstract sockets: both must behave the same.
-  const endpoint =
-    n % 2 === 0 ? `unix://${join(dir.path, `p${n}.sock`)}` : `unix:///@kkp-conf-${process.pid}-${n}`;
-  return spawnPlugin({
-    endpoint,
-    args: [
-      '--provider',
-      'local',
-      '--local-key-file',
-      file,
-      '--listen',
-      endpoint,
-      '--status-version',
-      statusVersion,
-      '--health-addr',
-      '',
-      '--log-level',
-      'warn',
-    ],
-  });
+  return start(['--provider', 'local', '--local-key-file', file], statusVersion);
 }
 
 defineApiserverConformance({

@@ -10,7 +10,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it, afterAll } from '@jest/globals';
 import type { status as GrpcStatus } from '@grpc/grpc-js';
+import { join } from 'node:path';
 import { KmsClient } from '../../src/server/client.js';
+import { spawnPlugin, type SpawnedPlugin } from '../support/plugin-process.js';
 import { ApiserverEmulator, ViolationError } from './emulator.js';
 import type { Profile } from './apiserver-rules.js';
 
@@ -41,6 +43,40 @@ async function expectGrpcError(p: Promise<unknown>): Promise<GrpcStatus> {
     if (typeof code !== 'number' || code === 0) throw err;
     return code as GrpcStatus;
   }
+}
+
+/**
+ * Starts `serve` processes for a provider's conformance run: the caller gives only the provider
+ * arguments; endpoints alternate between a filesystem socket in `dir` and an abstract socket (both
+ * must behave the same), with health off and quiet logs.
+ */
+export function pluginStarter(
+  name: string,
+  dir: string,
+  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+) {
+  let n = 0;
+  return (providerArgs: string[], statusVersion: 'v2' | 'v2beta1'): Promise<SpawnedPlugin> => {
+    n += 1;
+    const endpoint =
+      n % 2 === 0 ? `unix://${join(dir, `p${n}.sock`)}` : `unix:///@kkp-conf-${name}-${process.pid}-${n}`;
+    return spawnPlugin({
+      endpoint,
+      env: options.env,
+      readyTimeoutMs: options.readyTimeoutMs,
+      args: [
+        ...providerArgs,
+        '--listen',
+        endpoint,
+        '--status-version',
+        statusVersion,
+        '--health-addr',
+        '',
+        '--log-level',
+        'warn',
+      ],
+    });
+  };
 }
 
 export function defineApiserverConformance(target: ConformanceTarget): void {

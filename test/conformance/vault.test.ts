@@ -8,8 +8,8 @@ import { afterAll, beforeAll } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeVault } from '../fakes/vault-transit/index.js';
-import { spawnPlugin, tempDir } from '../support/plugin-process.js';
-import { defineApiserverConformance } from './suite.js';
+import { tempDir } from '../support/plugin-process.js';
+import { defineApiserverConformance, pluginStarter } from './suite.js';
 
 const ROLE_ID = 'conformance-role-id';
 const SECRET_ID = 'conformance-secret-id-4f7c2a';
@@ -23,7 +23,6 @@ const roleIdFile = join(dir.path, 'role-id');
 const secretIdFile = join(dir.path, 'secret-id');
 writeFileSync(roleIdFile, ROLE_ID, { mode: 0o600 });
 writeFileSync(secretIdFile, SECRET_ID, { mode: 0o600 });
-let n = 0;
 
 beforeAll(async () => {
   await fake.listen();
@@ -33,13 +32,11 @@ afterAll(async () => {
   dir.cleanup();
 });
 
+const start = pluginStarter('vault', dir.path);
+
 function startWith(keyName: string, statusVersion: 'v2' | 'v2beta1') {
-  n += 1;
-  const endpoint =
-    n % 2 === 0 ? `unix://${join(dir.path, `a${n}.sock`)}` : `unix:///@kkp-vault-conf-${process.pid}-${n}`;
-  return spawnPlugin({
-    endpoint,
-    args: [
+  return start(
+    [
       ...['--provider', 'vault', '--vault-address', fake.url, '--vault-key-name', keyName],
       ...[
         '--vault-auth-method',
@@ -50,18 +47,9 @@ function startWith(keyName: string, statusVersion: 'v2' | 'v2beta1') {
         secretIdFile,
       ],
       ...['--vault-associated-data', 'conformance-cluster'],
-      ...[
-        '--listen',
-        endpoint,
-        '--status-version',
-        statusVersion,
-        '--health-addr',
-        '',
-        '--log-level',
-        'warn',
-      ],
     ],
-  });
+    statusVersion,
+  );
 }
 
 defineApiserverConformance({
