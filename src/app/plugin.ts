@@ -94,6 +94,7 @@ export async function startPlugin(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
   });
+  metrics.setHealthSource(() => watcher.gaugeState());
   const server = new KmsServer({
     listen: config.listen,
     socketMode: config.socketMode,

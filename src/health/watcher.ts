@@ -426,6 +426,12 @@ export class KekWatcher implements StatusSource {
     this.options.metrics?.ready.set(this.options.envelope.currentKeyId() ? 1 : 0);
     this.options.metrics?.healthy.set(ok.ok && ok.healthz === 'ok' ? 1 : 0);
   }
+
+  /** What kms_plugin_healthy / kms_plugin_ready report at scrape time. */
+  gaugeState(): { healthy: boolean; ready: boolean } {
+    const s = this.status();
+    return { healthy: s.ok && s.healthz === 'ok', ready: this.options.envelope.currentKeyId() !== undefined };
+  }
 }
 
 export function sameVersion(a: KekRef, b: KekRef): boolean {

@@ -173,14 +173,24 @@ export class Metrics implements ProviderMetrics {
       labelNames: ['key'],
       ...r,
     });
+    // Computed when scraped, so /metrics never disagrees with /healthz and /readyz.
+    const state = (): { healthy: boolean; ready: boolean } | undefined => this.healthSource?.();
     this.healthy = new Gauge({
       name: 'kms_plugin_healthy',
       help: '1 when Status reports healthz "ok".',
+      collect() {
+        const s = state();
+        if (s) this.set(s.healthy ? 1 : 0);
+      },
       ...r,
     });
     this.ready = new Gauge({
       name: 'kms_plugin_ready',
       help: '1 when a write DEK is ready (Encrypt can be served).',
+      collect() {
+        const s = state();
+        if (s) this.set(s.ready ? 1 : 0);
+      },
       ...r,
     });
     this.lastGoodProbe = new Gauge({
@@ -194,6 +204,13 @@ export class Metrics implements ProviderMetrics {
       labelNames: ['outcome'],
       ...r,
     });
+  }
+
+  private healthSource: (() => { healthy: boolean; ready: boolean }) | undefined;
+
+  /** Where kms_plugin_healthy and kms_plugin_ready read their values at scrape time. */
+  setHealthSource(source: () => { healthy: boolean; ready: boolean }): void {
+    this.healthSource = source;
   }
 
   /** Sets the state gauge so exactly one state is 1 for a provider/role. */

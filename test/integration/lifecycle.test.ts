@@ -73,6 +73,54 @@ describe('plugin process lifecycle', () => {
     }
   });
 
+  it('SIGTERM with a slow remote Decrypt in flight: the call completes during the drain, then exit 0', async () => {
+    const { FakeAwsKms } = await import('../fakes/aws-kms/index.js');
+    const fake = new FakeAwsKms();
+    const url = await fake.listen();
+    const arn = fake.createKey().arn;
+    const env = {
+      AWS_ACCESS_KEY_ID: 'AKIDFAKE',
+      AWS_SECRET_ACCESS_KEY: 'fake',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const awsArgs = (sock: string): string[] => [
+      ...['--provider', 'aws', '--aws-key-id', arn, '--aws-endpoint', url, '--aws-attempt-timeout', '5s'],
+      ...['--listen', `unix://${sock}`, '--health-addr', '', '--shutdown-timeout', '10s'],
+    ];
+    try {
+      const sock = join(dir.path, 'drain.sock');
+      const a = await spawnPlugin({ endpoint: `unix://${sock}`, args: awsArgs(sock), env });
+      const c = new KmsClient(a.endpoint);
+      const seed = randomBytes(32);
+      const e = await c.encrypt({ plaintext: seed, uid: randomUUID() });
+      c.close();
+      await a.stop();
+
+      const b = await spawnPlugin({
+        endpoint: `unix://${sock}`,
+        args: awsArgs(sock),
+        env,
+        readyTimeoutMs: 20_000,
+      });
+      fake.latencyMs = 1500; // the cold Decrypt below needs one remote unwrap
+      const c2 = new KmsClient(b.endpoint);
+      const inflight = c2.decrypt(
+        { ciphertext: e.ciphertext, key_id: e.key_id, annotations: e.annotations, uid: randomUUID() },
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const exit = b.stop('SIGTERM');
+      const d = await inflight;
+      expect(Buffer.from(d.plaintext)).toEqual(seed);
+      expect(await exit).toBe(0);
+      c2.close();
+      expect(existsSync(sock)).toBe(false);
+      expect(b.output()).toContain('"drained":true');
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('replaces a stale socket left by a crashed process', async () => {
     const sock = join(dir.path, 'stale.sock');
     await staleSocket(sock);
