@@ -94,7 +94,10 @@ export async function startPlugin(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
   });
-  metrics.setHealthSource(() => watcher.gaugeState());
+  metrics.setHealthSource(
+    () => watcher.gaugeState(),
+    () => watcher.snapshot().lastGoodProbeAt,
+  );
   const server = new KmsServer({
     listen: config.listen,
     socketMode: config.socketMode,

@@ -47,6 +47,7 @@ export class Metrics implements ProviderMetrics {
   readonly healthy: Gauge;
   readonly ready: Gauge;
   readonly lastGoodProbe: Gauge;
+  readonly secondsSinceGoodProbe: Gauge;
   readonly probes: Counter<'outcome'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -193,6 +194,16 @@ export class Metrics implements ProviderMetrics {
       },
       ...r,
     });
+    const lastGood = (): number | undefined => this.lastGoodProbeSource?.();
+    this.secondsSinceGoodProbe = new Gauge({
+      name: 'kms_plugin_seconds_since_last_successful_probe',
+      help: 'Seconds since the last successful KEK probe (absent before the first one). Alert when it exceeds a few probe intervals.',
+      collect() {
+        const t = lastGood();
+        if (t !== undefined) this.set(Math.max(0, (Date.now() - t) / 1000));
+      },
+      ...r,
+    });
     this.lastGoodProbe = new Gauge({
       name: 'kms_plugin_last_successful_probe_timestamp_seconds',
       help: 'Unix time of the last successful KEK probe (seconds since = time() - this).',
@@ -207,10 +218,15 @@ export class Metrics implements ProviderMetrics {
   }
 
   private healthSource: (() => { healthy: boolean; ready: boolean }) | undefined;
+  private lastGoodProbeSource: (() => number | undefined) | undefined;
 
-  /** Where kms_plugin_healthy and kms_plugin_ready read their values at scrape time. */
-  setHealthSource(source: () => { healthy: boolean; ready: boolean }): void {
+  /** Where kms_plugin_healthy, _ready and _seconds_since_last_successful_probe read their values at scrape time. */
+  setHealthSource(
+    source: () => { healthy: boolean; ready: boolean },
+    lastGoodProbeMs?: () => number | undefined,
+  ): void {
     this.healthSource = source;
+    this.lastGoodProbeSource = lastGoodProbeMs;
   }
 
   /** Sets the state gauge so exactly one state is 1 for a provider/role. */

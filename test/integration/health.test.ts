@@ -76,6 +76,9 @@ describe('health endpoints over a real plugin', () => {
     const m = await get('/metrics');
     expect(m.body).toMatch(/kms_plugin_kek_state\{provider="aws",role="primary",state="enabled"\} 1/);
     expect(m.body).toMatch(/kms_plugin_ready 1/);
+    const since = Number(/kms_plugin_seconds_since_last_successful_probe ([0-9.e-]+)/.exec(m.body)?.[1]);
+    expect(since).toBeGreaterThanOrEqual(0);
+    expect(since).toBeLessThan(2); // probes every 100 ms
     expect(m.body).not.toContain(TEST_SECRET_ACCESS_KEY);
   });
 
@@ -91,7 +94,11 @@ describe('health endpoints over a real plugin', () => {
       const s = await client.status();
       expect(s.key_id).toBe(before.key_id);
       expect(s.healthz).not.toBe('ok');
-      expect((await get('/metrics')).body).toMatch(/kms_plugin_healthy 0/);
+      const m = (await get('/metrics')).body;
+      expect(m).toMatch(/kms_plugin_healthy 0/);
+      expect(
+        Number(/kms_plugin_seconds_since_last_successful_probe ([0-9.e-]+)/.exec(m)?.[1]),
+      ).toBeGreaterThan(0.4);
     } finally {
       fake.faultRule = undefined;
     }
