@@ -11,22 +11,23 @@
  *           circuit breaker's remaining cooldown when the fault opened it); cold Decrypts work.
  *   always: no unhandled rejection or uncaught exception.
  */
-import { randomUUID } from 'node:crypto';
 import { expect } from '@jest/globals';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { DEFAULT_BREAKER } from '../../src/kek/remote.js';
+import { codeName } from '../../src/server/errors.js';
 import { timeoutSignal } from '../../src/deadline.js';
 import type { FakeAwsKms } from '../fakes/aws-kms/index.js';
 import {
   APISERVER_DEADLINE_MS,
   CrashWatch,
+  coldCiphertexts,
   PROBE,
   TempDir,
   encryptSeed,
   expectRoundTrip,
   expectStatusFromMemory,
   isServiceError,
-  sampleStatus,
+  expectFastStatus,
   serverDecryptDurations,
   sleep,
   startInProcess,
@@ -42,38 +43,27 @@ export interface AwsScenario {
   /** Starts the fault. */
   inject(keyId: string): void;
   /** Ends it. */
-  clear(keyId: string): void;
+  clear(keyId: string): void | Promise<void>;
   /** Probes fail during the fault, so healthz must turn to a reason after healthGrace. */
   degradesHealth: boolean;
+  /**
+   * The KMS answers slowly or not at all (latency, hang): when the fault clears, a probe may still
+   * be waiting, for at most probe.timeout. Otherwise probes fail fast.
+   */
+  probesHang?: boolean;
   /** The KEK is unusable: Status must fail (writes stop). */
   stopsWrites?: boolean;
   /** gRPC codes a cold Decrypt may end with during the fault; include OK (0) if it may succeed. */
   coldCodes: number[];
   /** Extra checks while the fault is on. */
-  during?(p: Running, keyId: string): Promise<void>;
-}
-
-export async function createColdCiphertexts(
-  fake: FakeAwsKms,
-  dir: TempDir,
-  keyArn: string,
-  n: number,
-): Promise<Sealed[]> {
-  const other = await startInProcess(dir, awsConfig(fake, keyArn));
-  try {
-    const out: Sealed[] = [];
-    for (let i = 0; i < n; i += 1) out.push(await encryptSeed(other.client));
-    return out;
-  } finally {
-    await other.close();
-  }
+  during?(p: Running, keyId: string, spare: Sealed): Promise<void>;
 }
 
 export function awsConfig(fake: FakeAwsKms, keyArn: string): Record<string, unknown> {
   return { provider: 'aws', aws: { keyId: keyArn, region: fake.region, endpoint: fake.url } };
 }
 
-async function circuitOpen(p: Running): Promise<boolean> {
+export async function circuitOpen(p: Running): Promise<boolean> {
   const m = await p.plugin.metrics.registry.getSingleMetric('kms_plugin_remote_circuit_open')?.get();
   return (m?.values ?? []).some((v) => v.value === 1);
 }
@@ -81,7 +71,7 @@ async function circuitOpen(p: Running): Promise<boolean> {
 export async function runAwsScenario(s: AwsScenario): Promise<void> {
   const { fake, dir } = s;
   const key = fake.createKey();
-  const cold = await createColdCiphertexts(fake, dir, key.arn, 2);
+  const cold = await coldCiphertexts(dir, awsConfig(fake, key.arn), 3);
   const p = await startInProcess(dir, awsConfig(fake, key.arn));
   const crashes = new CrashWatch().start();
   try {
@@ -98,12 +88,9 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
     const faultStart = Date.now();
 
     // Status from memory, at once and throughout.
-    const early = await sampleStatus(p.client, 200);
-    if (s.stopsWrites) {
-      expect(early.p99).toBeLessThan(20);
-    } else {
-      expectStatusFromMemory(early, keyId);
-    }
+    if (s.stopsWrites)
+      await expectFastStatus(p.client, () => undefined); // OK or the new refusal
+    else await expectStatusFromMemory(p.client, keyId);
 
     // Cached and write-DEK Decrypts, new Encrypts.
     await expectRoundTrip(p.client, cached);
@@ -117,15 +104,31 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
     const t = await timedDecrypt(p.client, cold[0], APISERVER_DEADLINE_MS);
     const code = t.error ? t.error.code : grpcStatus.OK;
     if (!s.coldCodes.includes(code)) {
-      throw new Error(`cold Decrypt ended with ${code} ${t.error?.details ?? 'OK'}; expected one of ${s.coldCodes.join(', ')}`);
+      throw new Error(
+        `cold Decrypt ended with ${code} ${t.error?.details ?? 'OK'}; expected one of ${s.coldCodes.join(', ')}`,
+      );
     }
     if (code === grpcStatus.OK) expect(t.plaintext?.equals(cold[0].seed)).toBe(true);
-    expect(t.ms).toBeLessThan(APISERVER_DEADLINE_MS + 150);
-    await until('the plugin to finish the call', async () => (p.plugin.server.inFlightCalls === 0 ? true : undefined), 500);
+    // The plugin answers (with its own error) before the apiserver's deadline: the caller never
+    // has to time out, and the server's log line for the call is not a cancellation.
+    expect(t.ms).toBeLessThan(APISERVER_DEADLINE_MS);
+    expect(t.error?.details ?? '').not.toMatch(/^Deadline exceeded after/);
+    await until(
+      'the plugin to finish the call',
+      async () => (p.plugin.server.inFlightCalls === 0 ? true : undefined),
+      500,
+    );
     const server = serverDecryptDurations(p.log).at(-1);
-    expect(server).toBeDefined();
-    expect(server?.ms ?? Infinity).toBeLessThan(APISERVER_DEADLINE_MS + 100);
-    await until('no request pending at the fake', async () => (fake.pendingRequests() === 0 ? true : undefined), 500);
+    expect(server?.code).toBe(t.error ? codeName(t.error.code) : 'OK');
+    expect(server?.ms ?? Infinity).toBeLessThan(APISERVER_DEADLINE_MS);
+    // The fake saw every Decrypt attempt end (answered, or abandoned by the plugin), and no
+    // request at all outlives the longest deadline the plugin uses (aws.attemptTimeout, 2 s).
+    await until(
+      'no Decrypt pending at the fake',
+      async () => (fake.log.some((r) => r.op === 'Decrypt' && r.pending) ? undefined : true),
+      500,
+    );
+    expect(fake.log.filter((r) => r.pending && Date.now() - r.at > 2200)).toEqual([]);
     const attempts = fake.log.filter((r) => r.op === 'Decrypt').length - remoteBefore;
     expect(attempts).toBeLessThanOrEqual(4); // aws.maxAttempts (default 4)
 
@@ -135,9 +138,9 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
         return isServiceError(a) ? a : undefined;
       });
       expect(refused.code).toBe(grpcStatus.FAILED_PRECONDITION);
-      const sample = await sampleStatus(p.client, 200);
-      expect(sample.p99).toBeLessThan(20);
-      expect(sample.answers.every((a) => isServiceError(a) && a.code === grpcStatus.FAILED_PRECONDITION)).toBe(true);
+      await expectFastStatus(p.client, (a) => {
+        expect(isServiceError(a) && a.code).toBe(grpcStatus.FAILED_PRECONDITION);
+      });
     } else if (s.degradesHealth) {
       const reason = await until(
         'healthz to report the fault',
@@ -149,20 +152,29 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
         PROBE.healthGraceMs + 2 * (PROBE.timeoutMs + PROBE.intervalMs) + 1000,
       );
       expect(reason.length).toBeGreaterThan(0);
-      expect(Date.now() - faultStart).toBeGreaterThanOrEqual(PROBE.healthGraceMs);
-      expectStatusFromMemory(await sampleStatus(p.client, 200), keyId);
+      // Not before the grace period (counted from the last good probe, at most one interval
+      // before the fault started).
+      expect(Date.now() - faultStart).toBeGreaterThanOrEqual(PROBE.healthGraceMs - PROBE.intervalMs);
+      await expectStatusFromMemory(p.client, keyId);
     } else {
       // Probes still get through (e.g. retried throttling): healthz stays ok.
       await sleep(PROBE.healthGraceMs + PROBE.intervalMs);
       const st = await p.client.status();
       expect(st).toMatchObject({ healthz: 'ok', key_id: keyId });
     }
-    await s.during?.(p, key.arn);
-    // Still serving after everything above.
+    await s.during?.(p, key.arn, cold[2]);
+    // Still serving after everything above: cached DEKs decrypt; and unless the KEK is unusable
+    // (Status refuses, so the apiserver stops writing), Encrypts go on under the same key_id.
     await expectRoundTrip(p.client, cached);
+    await expectRoundTrip(p.client, written);
+    if (!s.stopsWrites) {
+      const late = await encryptSeed(p.client);
+      expect(late.enc.key_id).toBe(keyId);
+      await expectRoundTrip(p.client, late);
+    }
 
     const breakerOpen = await circuitOpen(p);
-    s.clear(key.arn);
+    await s.clear(key.arn);
     const t0 = performance.now();
     const back = await until(
       'Status ok and healthz ok',
@@ -173,9 +185,14 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
       15_000,
     );
     const recoveryMs = performance.now() - t0;
-    // One probe interval, plus the probe that may be in flight (bounded by probe.timeout), plus,
-    // if the fault opened the circuit breaker, what is left of its cooldown.
-    const bound = PROBE.intervalMs + PROBE.timeoutMs + 300 + (breakerOpen ? DEFAULT_BREAKER.cooldownMs : 0);
+    // One probe interval (+ 300 ms for the machine), plus the probe that may still be waiting for
+    // a slow or silent KMS (bounded by probe.timeout), plus, if the fault opened the circuit
+    // breaker, what is left of its cooldown.
+    const bound =
+      PROBE.intervalMs +
+      300 +
+      (s.probesHang ? PROBE.timeoutMs : 0) +
+      (breakerOpen ? DEFAULT_BREAKER.cooldownMs : 0);
     expect(recoveryMs).toBeLessThan(bound);
     expect(back.key_id).toBe(keyId);
     await expectRoundTrip(p.client, cold[1]);
@@ -189,5 +206,3 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
     fake.latencyMs = 0;
   }
 }
-
-export const uid = (): string => randomUUID();
