@@ -316,7 +316,9 @@ if (invokedDirectly) {
       // missing counts as stale
     }
     if (current !== text || readme !== newReadme) {
-      console.error('docs/configuration.md or the README flag table is stale: run `npx tsx scripts/gen-config-docs.ts`');
+      console.error(
+        'docs/configuration.md or the README flag table is stale: run `npx tsx scripts/gen-config-docs.ts`',
+      );
       process.exit(1);
     }
   } else {
