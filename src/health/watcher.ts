@@ -213,9 +213,20 @@ export class KekWatcher implements StatusSource {
   private async resolveTarget(
     signal: AbortSignal,
   ): Promise<{ info: KeyVersionInfo; olderPrimary?: KeyVersionInfo }> {
-    const { provider } = this.options;
-    const newest = provider.newestVersion ? await provider.newestVersion(signal) : undefined;
-    const primary = await provider.currentVersion(signal);
+    const { provider, envelope } = this.options;
+    let primary = await provider.currentVersion(signal);
+    // Listing versions costs a remote call, so ask only when it can matter: before the first DEK,
+    // or when the primary is not the version already in use (a rotation, or a rollback). In steady
+    // state a probe is one remote call.
+    const adopted = envelope.currentVersion();
+    const consult =
+      provider.newestVersion !== undefined && (!adopted || !sameVersion(adopted.ref, primary.ref));
+    const newest = consult && provider.newestVersion ? await provider.newestVersion(signal) : undefined;
+    if (newest && newest.ordinal > primary.ordinal && !sameVersion(newest.ref, primary.ref)) {
+      // A rotation may have landed between the two calls: look at the primary once more before
+      // calling it a rollback.
+      primary = await provider.currentVersion(signal);
+    }
     if (
       newest &&
       newest.state === 'enabled' &&

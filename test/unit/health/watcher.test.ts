@@ -360,6 +360,24 @@ describe('rollback with newestVersion()', () => {
     expect(watcher.snapshot().rollbackRefused).toEqual(kek.ref('1'));
   });
 
+  it('steady state costs one remote call per probe: versions are listed only when the primary differs from the version in use', async () => {
+    const { kek, watcher, envelope } = setup({ probe: { stableObservations: 1 } });
+    kek.enableNewest();
+    await watcher.probeNow(); // priming consults the list once
+    expect(kek.calls.newestVersion).toBe(1);
+    for (let i = 0; i < 5; i++) await watcher.probeNow();
+    expect(kek.calls.newestVersion).toBe(1);
+    expect(kek.calls.currentVersion).toBe(6);
+    kek.addVersion(); // a rotation: the primary differs, so the list is consulted again
+    await watcher.probeNow();
+    expect(kek.calls.newestVersion).toBe(2);
+    expect(envelope.currentKeyId()).toBe(envelope.keyIdFor(kek.ref('2')));
+    kek.primary = '1'; // a rollback is still caught on the next probe
+    await watcher.probeNow();
+    expect(watcher.snapshot().rollbackRefused).toEqual(kek.ref('1'));
+    expect(envelope.currentKeyId()).toBe(envelope.keyIdFor(kek.ref('2')));
+  });
+
   it('a newest version that is not enabled is ignored: the primary is used', async () => {
     const { kek, watcher, envelope } = setup();
     kek.enableNewest();
