@@ -2,100 +2,25 @@
  * Vault over TLS with a custom CA (certificates made with openssl in the test), server name
  * override, and TLS certificate auth with mutual TLS.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+import { createTestPki, type TestPki } from '../support/test-pki.js';
 
 const sig = (): AbortSignal => deadlineIn(3000);
-let pki: string;
-const pem = (name: string): string => join(pki, name);
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
-}
+let pki: TestPki;
+let otherCa: TestPki;
+const pem = (name: string): string =>
+  name.startsWith('other.') ? otherCa.file(name.replace('other.', 'ca.')) : pki.file(name);
 
 beforeAll(() => {
-  pki = mkdtempSync(join(tmpdir(), 'vault-pki-'));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test vault CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  );
-  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  writeFileSync(
-    pem('server.cnf'),
-    'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:vault.test\nextendedKeyUsage=serverAuth\n',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'server.cnf',
-  );
-  openssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=kms-plugin');
-  writeFileSync(pem('client.cnf'), 'extendedKeyUsage=clientAuth\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'client.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'client.cnf',
-  );
-  // A second, unrelated CA.
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'other.key',
-    '-out',
-    'other.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=other CA',
-  );
+  pki = createTestPki({ caName: 'test vault CA', extraDns: ['vault.test'], clientCn: 'kms-plugin' });
+  otherCa = createTestPki({ caName: 'other CA' }); // a second, unrelated CA
 });
 
 afterAll(() => {
-  rmSync(pki, { recursive: true, force: true });
+  pki.remove();
+  otherCa.remove();
 });
 
 describe('vault over TLS', () => {

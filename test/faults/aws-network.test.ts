@@ -4,44 +4,22 @@
  * accepts connections and never answers, both started and ended by the test. See ./aws-scenario.ts
  * for what is asserted.
  */
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { FakeAwsKms } from '../fakes/aws-kms/index.js';
-import {
-  STATIC_AWS_ENV,
-  TEST_ACCESS_KEY_ID,
-  TEST_SECRET_ACCESS_KEY,
-  setEnv,
-} from '../fakes/aws-kms/harness.js';
-import { circuitOpen, runAwsScenario } from './aws-scenario.js';
-import { APISERVER_DEADLINE_MS, TempDir, timedDecrypt, until } from './support.js';
+import { circuitOpen, runAwsScenario, useAwsFake } from './aws-scenario.js';
+import { APISERVER_DEADLINE_MS, timedDecrypt, until } from './support.js';
 
-let fake: FakeAwsKms;
-let dir: TempDir;
-let restoreEnv: () => void;
-
-beforeAll(async () => {
-  restoreEnv = setEnv(STATIC_AWS_ENV);
-  dir = new TempDir();
-  fake = new FakeAwsKms();
-  fake.addCredentials(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
-  await fake.listen();
-});
-afterAll(async () => {
-  await fake.close();
-  dir.remove();
-  restoreEnv();
-});
+const ctx = useAwsFake();
 
 test('2 s latency on every KMS answer', async () => {
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      fake.latencyMs = 2000;
+      ctx.fake.latencyMs = 2000;
     },
     clear: () => {
-      fake.latencyMs = 0;
+      ctx.fake.latencyMs = 0;
     },
     degradesHealth: true, // probes (timeout 1 s) cannot finish
     probesHang: true,
@@ -52,13 +30,13 @@ test('2 s latency on every KMS answer', async () => {
 
 test('outage: the KMS accepts connections and never answers, then comes back', async () => {
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      fake.faultRule = () => ({ hang: true });
+      ctx.fake.faultRule = () => ({ hang: true });
     },
     clear: () => {
-      fake.faultRule = undefined;
+      ctx.fake.faultRule = undefined;
     },
     degradesHealth: true,
     probesHang: true,
@@ -67,14 +45,14 @@ test('outage: the KMS accepts connections and never answers, then comes back', a
 }, 40_000);
 
 test('outage: the KMS endpoint goes away (connection refused) long enough to open the circuit breaker, then comes back', async () => {
-  const port = Number(new URL(fake.url).port);
+  const port = Number(new URL(ctx.fake.url).port);
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      void fake.close();
+      void ctx.fake.close();
     },
-    clear: () => fake.listen(port).then(() => undefined),
+    clear: () => ctx.fake.listen(port).then(() => undefined),
     degradesHealth: true,
     // Refused connections fail fast: retried inside the deadline, then UNAVAILABLE (or, once the
     // breaker is open, UNAVAILABLE at once).

@@ -4,34 +4,11 @@
  * for deletion mid-run. Only the last two make the KEK unusable, so only they stop writes (Status
  * fails); the others degrade healthz after probe.healthGrace. See ./aws-scenario.ts.
  */
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { FakeAwsKms } from '../fakes/aws-kms/index.js';
-import {
-  STATIC_AWS_ENV,
-  TEST_ACCESS_KEY_ID,
-  TEST_SECRET_ACCESS_KEY,
-  setEnv,
-} from '../fakes/aws-kms/harness.js';
-import { runAwsScenario } from './aws-scenario.js';
-import { TempDir } from './support.js';
+import { runAwsScenario, useAwsFake } from './aws-scenario.js';
 
-let fake: FakeAwsKms;
-let dir: TempDir;
-let restoreEnv: () => void;
-
-beforeAll(async () => {
-  restoreEnv = setEnv(STATIC_AWS_ENV);
-  dir = new TempDir();
-  fake = new FakeAwsKms();
-  fake.addCredentials(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
-  await fake.listen();
-});
-afterAll(async () => {
-  await fake.close();
-  dir.remove();
-  restoreEnv();
-});
+const ctx = useAwsFake();
 
 async function retries(metrics: { registry: { getSingleMetric(n: string): unknown } }): Promise<number> {
   const m = metrics.registry.getSingleMetric('kms_plugin_remote_retries_total') as
@@ -42,19 +19,19 @@ async function retries(metrics: { registry: { getSingleMetric(n: string): unknow
 test('50 % throttling: retries absorb it; probes, cold Decrypts and healthz stay fine', async () => {
   let n = 0;
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      fake.faultRule = () =>
+      ctx.fake.faultRule = () =>
         n++ % 2 === 0 ? { type: 'ThrottlingException', message: 'Rate exceeded' } : undefined;
     },
     clear: () => {
-      fake.faultRule = undefined;
+      ctx.fake.faultRule = undefined;
     },
     degradesHealth: false,
     coldCodes: [grpcStatus.OK],
     during: async (p) => {
-      expect(fake.log.filter((r) => r.error === 'ThrottlingException').length).toBeGreaterThan(0);
+      expect(ctx.fake.log.filter((r) => r.error === 'ThrottlingException').length).toBeGreaterThan(0);
       expect(await retries(p.plugin.metrics)).toBeGreaterThan(0);
     },
   });
@@ -62,13 +39,13 @@ test('50 % throttling: retries absorb it; probes, cold Decrypts and healthz stay
 
 test('100 % throttling: healthz reports it after the grace period; writes go on', async () => {
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      fake.faultRule = () => ({ type: 'ThrottlingException', message: 'Rate exceeded' });
+      ctx.fake.faultRule = () => ({ type: 'ThrottlingException', message: 'Rate exceeded' });
     },
     clear: () => {
-      fake.faultRule = undefined;
+      ctx.fake.faultRule = undefined;
     },
     degradesHealth: true,
     coldCodes: [grpcStatus.RESOURCE_EXHAUSTED],
@@ -77,31 +54,31 @@ test('100 % throttling: healthz reports it after the grace period; writes go on'
 
 test('permission revoked: PERMISSION_DENIED for cold Decrypts, healthz reports it; writes go on', async () => {
   await runAwsScenario({
-    fake,
-    dir,
+    fake: ctx.fake,
+    dir: ctx.dir,
     inject: () => {
-      fake.faultRule = () => ({
+      ctx.fake.faultRule = () => ({
         type: 'AccessDeniedException',
         message: 'User is not authorized to perform: kms:Decrypt on this resource',
       });
     },
     clear: () => {
-      fake.faultRule = undefined;
+      ctx.fake.faultRule = undefined;
     },
     degradesHealth: true,
     coldCodes: [grpcStatus.PERMISSION_DENIED],
     during: async () => {
-      expect(fake.log.filter((r) => r.error === 'AccessDeniedException').length).toBeGreaterThan(0);
+      expect(ctx.fake.log.filter((r) => r.error === 'AccessDeniedException').length).toBeGreaterThan(0);
     },
   });
 }, 40_000);
 
 test('key disabled mid-run: Status fails (writes stop) within a probe; re-enabled: back', async () => {
   await runAwsScenario({
-    fake,
-    dir,
-    inject: (key) => fake.setKeyState(key, 'Disabled'),
-    clear: (key) => fake.setKeyState(key, 'Enabled'),
+    fake: ctx.fake,
+    dir: ctx.dir,
+    inject: (key) => ctx.fake.setKeyState(key, 'Disabled'),
+    clear: (key) => ctx.fake.setKeyState(key, 'Enabled'),
     degradesHealth: true,
     stopsWrites: true,
     coldCodes: [grpcStatus.FAILED_PRECONDITION],
@@ -110,10 +87,10 @@ test('key disabled mid-run: Status fails (writes stop) within a probe; re-enable
 
 test('key scheduled for deletion mid-run: Status fails (writes stop); deletion cancelled: back', async () => {
   await runAwsScenario({
-    fake,
-    dir,
-    inject: (key) => fake.setKeyState(key, 'PendingDeletion'),
-    clear: (key) => fake.setKeyState(key, 'Enabled'),
+    fake: ctx.fake,
+    dir: ctx.dir,
+    inject: (key) => ctx.fake.setKeyState(key, 'PendingDeletion'),
+    clear: (key) => ctx.fake.setKeyState(key, 'Enabled'),
     degradesHealth: true,
     stopsWrites: true,
     coldCodes: [grpcStatus.FAILED_PRECONDITION],

@@ -11,12 +11,18 @@
  *           circuit breaker's remaining cooldown when the fault opened it); cold Decrypts work.
  *   always: no unhandled rejection or uncaught exception.
  */
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, expect } from '@jest/globals';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { DEFAULT_BREAKER } from '../../src/kek/remote.js';
 import { codeName } from '../../src/server/errors.js';
 import { timeoutSignal } from '../../src/deadline.js';
-import type { FakeAwsKms } from '../fakes/aws-kms/index.js';
+import { FakeAwsKms } from '../fakes/aws-kms/index.js';
+import {
+  STATIC_AWS_ENV,
+  TEST_ACCESS_KEY_ID,
+  TEST_SECRET_ACCESS_KEY,
+  setEnv,
+} from '../fakes/aws-kms/harness.js';
 import {
   APISERVER_DEADLINE_MS,
   CrashWatch,
@@ -205,4 +211,26 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
     fake.reset();
     fake.latencyMs = 0;
   }
+}
+
+/**
+ * The AWS fake for one test file: started with the harness credentials (and the env that makes
+ * the SDK use them) before the tests, closed after. Read `fake` and `dir` inside tests.
+ */
+export function useAwsFake(): { readonly fake: FakeAwsKms; readonly dir: TempDir } {
+  const ctx = {} as { fake: FakeAwsKms; dir: TempDir };
+  let restoreEnv: () => void = () => undefined;
+  beforeAll(async () => {
+    restoreEnv = setEnv(STATIC_AWS_ENV);
+    ctx.dir = new TempDir();
+    ctx.fake = new FakeAwsKms();
+    ctx.fake.addCredentials(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+    await ctx.fake.listen();
+  });
+  afterAll(async () => {
+    await ctx.fake.close();
+    ctx.dir.remove();
+    restoreEnv();
+  });
+  return ctx;
 }

@@ -3,6 +3,7 @@
  * error) into the shared error classes. Messages keep the operation, the gRPC code and Cloud KMS's
  * own short explanation (scrubbed of anything token-like), never request or response data.
  */
+import { status as grpcStatus } from '@grpc/grpc-js';
 import {
   CorruptError,
   InternalError,
@@ -15,26 +16,6 @@ import {
   UnknownKeyError,
   type PluginError,
 } from '../errors.js';
-
-const CODE_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
 
 const MAX_DETAIL = 300;
 
@@ -83,7 +64,7 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
     }
     return new InternalError(`${what}: unexpected client error (${detail})`);
   }
-  const name = CODE_NAMES[code];
+  const name = grpcStatus[code] ?? `code ${code}`;
   const msg = `${what} on ${keyName}: ${name}: ${detail}`;
   switch (code) {
     case 3: // INVALID_ARGUMENT
