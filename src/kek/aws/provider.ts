@@ -45,13 +45,7 @@ import { raceAbort } from './abort.js';
 import { classifyAwsError } from './errors.js';
 import type { KeyIdentifier } from './identifiers.js';
 import { parseKeyArn } from './identifiers.js';
-import {
-  contextFingerprint,
-  decodeUnique,
-  encodeUnique,
-  materialIdVersion,
-  materialVersion,
-} from './ref.js';
+import { contextFingerprint, decodeUnique, encodeUnique, materialIdVersion, materialVersion } from './ref.js';
 import { mapKeyState } from './state.js';
 import { describeKey, latestRotation, type Send } from './version.js';
 import { updateTtl, type CredentialSource } from './credentials.js';
