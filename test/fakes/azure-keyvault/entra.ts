@@ -10,9 +10,8 @@
  * tokens this fake issued (`isIssued`). It records requests without their secrets.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { HttpsFake } from './https-fake.js';
 import { makeTestPki, type TestPki } from './certs.js';
 
 export interface TokenRequestRecord {
@@ -33,15 +32,14 @@ export class FakeEntraId {
   private readonly secrets = new Map<string, string>();
   private readonly assertions = new Map<string, string>();
   private readonly issued = new Map<string, { clientId: string; scope: string; expires: number }>();
-  private readonly server: Server;
-  private port = 0;
+  private readonly https: HttpsFake;
 
   constructor(
     readonly tenantId = '00000000-0000-0000-0000-0000000000aa',
     pki?: TestPki,
   ) {
     this.pki = pki ?? makeTestPki();
-    this.server = createServer({ key: this.pki.key, cert: this.pki.cert }, (req, res) => {
+    this.https = new HttpsFake(this.pki, (req, res) => {
       this.handle(req, res).catch(() => {
         if (!res.headersSent) res.writeHead(500).end();
       });
@@ -68,22 +66,16 @@ export class FakeEntraId {
     return this.issued.size;
   }
 
-  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    this.port = (this.server.address() as AddressInfo).port;
-    return this.url;
+  listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    return this.https.listen(port, host);
   }
 
   get url(): string {
-    return `https://localhost:${this.port}`;
+    return this.https.url;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.https.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -25,9 +25,8 @@ import {
   randomBytes,
   type KeyObject,
 } from 'node:crypto';
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { HttpsFake } from './https-fake.js';
 import { makeTestPki, type TestPki } from './certs.js';
 
 export type FakeKeyType = 'RSA' | 'RSA-HSM' | 'oct-HSM';
@@ -110,8 +109,7 @@ export class FakeKeyVault {
   now: () => number;
   private readonly managedHsm: boolean;
   private readonly keys = new Map<string, Key>();
-  private readonly server: Server;
-  private port = 0;
+  private readonly https: HttpsFake;
 
   constructor(options: FakeKeyVaultOptions = {}) {
     this.pki = options.pki ?? makeTestPki();
@@ -120,32 +118,30 @@ export class FakeKeyVault {
     this.recoveryLevel = options.recoveryLevel ?? 'Recoverable';
     this.acceptToken = options.acceptToken ?? ((t) => t.length > 0);
     this.now = options.now ?? Date.now;
-    this.server = createServer({ key: this.pki.key, cert: this.pki.cert, keepAlive: true }, (req, res) => {
-      this.handle(req, res).catch(() => {
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'InternalError', message: 'fake failure' } }));
-        }
-      });
-    });
+    this.https = new HttpsFake(
+      this.pki,
+      (req, res) => {
+        this.handle(req, res).catch(() => {
+          if (!res.headersSent) {
+            res.writeHead(500, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: { code: 'InternalError', message: 'fake failure' } }));
+          }
+        });
+      },
+      true, // keep-alive, like Key Vault
+    );
   }
 
-  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    this.port = (this.server.address() as AddressInfo).port;
-    return this.url;
+  listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    return this.https.listen(port, host);
   }
 
   get url(): string {
-    return `https://localhost:${this.port}`;
+    return this.https.url;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.https.close();
   }
 
   // ---- key management (what an operator would do in the portal / az CLI) --------------------
