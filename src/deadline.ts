@@ -123,3 +123,34 @@ export class CallDeadline {
     this.timer = undefined;
   }
 }
+
+/**
+ * Settles with `promise`, or rejects as soon as `signal` aborts, whichever comes first. The
+ * rejection is the signal's reason, or `onAbort(reason)` when given. `promise` keeps running; a
+ * late rejection from it is swallowed.
+ */
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  onAbort?: (reason: unknown) => unknown,
+): Promise<T> {
+  const reasonOf = (): unknown => (onAbort ? onAbort(signal.reason) : signal.reason);
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(reasonOf());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(reasonOf());
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -41,7 +41,7 @@ import {
   type KeyVersionInfo,
   type WrapResult,
 } from '../types.js';
-import { raceAbort } from './abort.js';
+import { raceAbort } from '../../deadline.js';
 import { classifyAwsError } from './errors.js';
 import type { KeyIdentifier } from './identifiers.js';
 import { parseKeyArn } from './identifiers.js';

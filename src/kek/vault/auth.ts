@@ -13,7 +13,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { VaultConfig } from '../../config/providers/vault.js';
-import { timeoutSignal } from '../../deadline.js';
+import { raceAbort, timeoutSignal } from '../../deadline.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import {
@@ -434,19 +434,5 @@ function asNumber(v: unknown): number | undefined {
 
 /** Waits for a shared promise, but gives up when this caller's own signal aborts. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReasonToError(signal, what));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReasonToError(signal, what));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
+  return raceAbort(promise, signal, () => abortReasonToError(signal, what));
 }
