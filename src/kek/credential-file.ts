@@ -208,6 +208,14 @@ export function parsePem(needKey: boolean): (data: Buffer) => string {
   };
 }
 
+/** A PEM private key. */
+export function parsePrivateKey(data: Buffer): string {
+  const text = data.toString('utf8');
+  if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END ([A-Z]+ )?PRIVATE KEY-----/.test(text))
+    throw new Error('no PEM PRIVATE KEY block');
+  return text;
+}
+
 /** A JSON object (credential files). */
 export function parseJsonObject(data: Buffer): Record<string, unknown> {
   let doc: unknown;

@@ -1,17 +1,19 @@
 /**
  * Vault authentication: hands out a token for each request and keeps it alive.
  *
- * - `token`: read from a file and re-read when the file changes (checked at most once a second,
- *   and at once after a 403), so Vault Agent or an operator can replace it without a restart.
- * - `kubernetes`, `approle`, `cert`: log in (`auth/<mount>/login`), reading the JWT / role_id /
- *   secret_id files afresh each time (projected service-account tokens rotate).
+ * - `token`: read from a file and re-read when the file changes (checked at every call, and at
+ *   once after a 403), so Vault Agent or an operator can replace it without a restart.
+ * - `kubernetes`, `approle`, `cert`: log in (`auth/<mount>/login`) with the JWT / role_id /
+ *   secret_id files as they are at login time (projected service-account tokens rotate).
+ *
+ * Every file goes through CredentialFile (../credential-file.ts): a changed file is picked up at
+ * the next call, a bad new one is logged and counted and the old value kept until it expires.
  *
  * Tokens are renewed (renew-self) at about 2/3 of their TTL; a non-renewable or capped token is
  * replaced by a new login at the same point. A 403 triggers one fresh login (or file re-read). The
  * remaining TTL is exported as `credentialTtl`, renewals and logins are counted in
  * `credentialRenewals`. Tokens, JWTs and secret IDs are never logged or put in errors.
  */
-import { readFileSync, statSync } from 'node:fs';
 import type { VaultConfig } from '../../config/providers/vault.js';
 import { raceAbort, timeoutSignal } from '../../deadline.js';
 import type { Logger } from '../../observability/logger.js';
@@ -23,6 +25,7 @@ import {
   UnavailableError,
   abortReasonToError,
 } from '../errors.js';
+import { CredentialFile, jwtExpiry, parseSecretText } from '../credential-file.js';
 import type { RemoteCaller } from '../remote.js';
 import { classifyVaultError, type VaultOperation } from './errors.js';
 import type { VaultHttp } from './http.js';
@@ -30,7 +33,7 @@ import type { VaultHttp } from './http.js';
 export interface VaultAuthOptions {
   /** Fraction of a token's TTL after which it is renewed or replaced (default 2/3). */
   renewFraction?: number;
-  /** Minimum interval between token-file checks (default 1000 ms). */
+  /** Minimum interval between token-file checks (default 0: every call). */
   tokenFileCheckMs?: number;
   /** Deadline for a background renewal or login (default 10 s). */
   backgroundTimeoutMs?: number;
@@ -48,8 +51,6 @@ interface TokenState {
   /** Epoch ms; undefined = never expires or unknown. */
   expiresAt?: number;
   renewable: boolean;
-  /** For token files: identity of the file version the token came from. */
-  fileStamp?: string;
 }
 
 interface AuthResponse {
@@ -75,6 +76,7 @@ export class VaultAuth {
   private readonly tokenFileCheckMs: number;
   private readonly backgroundTimeoutMs: number;
   private readonly expiryMarginMs: number;
+  private readonly files = new Map<string, CredentialFile<string>>();
 
   constructor(
     private readonly config: VaultConfig['auth'],
@@ -85,12 +87,31 @@ export class VaultAuth {
     options: VaultAuthOptions = {},
   ) {
     this.renewFraction = options.renewFraction ?? 2 / 3;
-    this.tokenFileCheckMs = options.tokenFileCheckMs ?? 1000;
+    this.tokenFileCheckMs = options.tokenFileCheckMs ?? 0;
     this.backgroundTimeoutMs = options.backgroundTimeoutMs ?? 10_000;
     this.expiryMarginMs = options.expiryMarginMs ?? 2000;
     this.forcedLoginIntervalMs = options.forcedLoginIntervalMs ?? 1000;
     this.gaugeTimer = setInterval(() => this.updateGauge(), 5000);
     this.gaugeTimer.unref();
+    const watch = (path: string | undefined, field: string): void => {
+      if (path)
+        this.files.set(
+          field,
+          new CredentialFile({
+            path,
+            field,
+            provider: PROVIDER,
+            parse: parseSecretText,
+            expiresAt: jwtExpiry,
+            logger,
+            metrics,
+          }),
+        );
+    };
+    watch(config.tokenFile, 'vault.auth.tokenFile');
+    watch(config.jwtFile, 'vault.auth.jwtFile');
+    watch(config.roleIdFile, 'vault.auth.roleIdFile');
+    watch(config.secretIdFile, 'vault.auth.secretIdFile');
   }
 
   get method(): VaultConfig['auth']['method'] {
@@ -101,6 +122,14 @@ export class VaultAuth {
   async token(signal: AbortSignal): Promise<string> {
     if (this.closed) throw new UnavailableError('vault auth: provider closed', { retryable: false });
     if (this.config.method === 'token') return this.fromFile(false).token;
+    // Re-read changed login files now (the value is used at the next login; errors surface there).
+    for (const f of this.files.values()) {
+      try {
+        f.get();
+      } catch {
+        // reported by the login that needs it
+      }
+    }
     const cur = this.current;
     if (cur && !this.expiringSoon(cur)) return cur.token;
     return (await this.login(signal)).token;
@@ -146,55 +175,32 @@ export class VaultAuth {
   // ---- token file -----------------------------------------------------------------------------
 
   private fromFile(force: boolean): TokenState {
-    const file = this.config.tokenFile ?? '';
     const now = Date.now();
     if (!force && this.current && now - this.lastFileCheck < this.tokenFileCheckMs) return this.current;
     this.lastFileCheck = now;
-    let stamp: string;
-    let token: string;
-    try {
-      const st = statSync(file);
-      stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-      if (this.current && this.current.fileStamp === stamp) return this.current;
-      token = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (this.current) {
-        this.logger.warn(
-          { provider: PROVIDER, file, code },
-          'cannot re-read vault.auth.tokenFile; keeping the token already loaded',
-        );
-        return this.current;
-      }
-      throw new PermissionDeniedError(
-        `vault: cannot read vault.auth.tokenFile ${file} (${code}); check the path and permissions`,
-      );
-    }
-    if (token === '' || /\s/.test(token)) {
-      if (this.current) {
-        this.logger.warn(
-          { provider: PROVIDER, file },
-          'vault.auth.tokenFile is empty or malformed; keeping the token already loaded',
-        );
-        return this.current;
-      }
-      throw new PermissionDeniedError(`vault: vault.auth.tokenFile ${file} is empty or not a single token`);
-    }
-    const changed = this.current !== undefined && this.current.token !== token;
+    const token = this.secretFile('vault.auth.tokenFile');
+    if (this.current?.token === token) return this.current;
     const first = this.current === undefined;
-    if (!first && !changed) {
-      this.current = { ...this.current!, fileStamp: stamp };
-      return this.current;
-    }
-    this.current = { token, obtainedAt: now, ttlMs: 0, renewable: false, fileStamp: stamp };
+    this.current = { token, obtainedAt: now, ttlMs: 0, renewable: false };
     if (this.timer) clearTimeout(this.timer);
     this.metrics.credentialRenewals.inc({ provider: PROVIDER, outcome: 'reloaded' });
     this.logger.info(
-      { provider: PROVIDER, file, changed },
+      { provider: PROVIDER, file: this.config.tokenFile, changed: !first },
       first ? 'vault token loaded from file' : 'vault token file changed; using the new token',
     );
     void this.lookupInBackground(this.current);
     return this.current;
+  }
+
+  /** The current content of a watched credential file (re-read if it changed). */
+  private secretFile(field: string): string {
+    const file = this.files.get(field);
+    if (!file) throw new PermissionDeniedError(`vault: ${field} is not set`);
+    try {
+      return file.get();
+    } catch (err) {
+      throw new PermissionDeniedError(`vault: ${(err as Error).message}`);
+    }
   }
 
   /** Learns a file token's TTL and renewability (for the metric and for renewal). */
@@ -245,12 +251,12 @@ export class VaultAuth {
     let body: Record<string, unknown>;
     switch (method) {
       case 'kubernetes':
-        body = { role: this.config.role, jwt: readSecretFile(this.config.jwtFile, 'vault.auth.jwtFile') };
+        body = { role: this.config.role, jwt: this.secretFile('vault.auth.jwtFile') };
         break;
       case 'approle':
         body = {
-          role_id: readSecretFile(this.config.roleIdFile, 'vault.auth.roleIdFile'),
-          secret_id: readSecretFile(this.config.secretIdFile, 'vault.auth.secretIdFile'),
+          role_id: this.secretFile('vault.auth.roleIdFile'),
+          secret_id: this.secretFile('vault.auth.secretIdFile'),
         };
         break;
       case 'cert':
@@ -409,21 +415,6 @@ function parseAuth(res: AuthResponse | undefined, what: string): TokenState {
     expiresAt: lease > 0 ? now + lease * 1000 : undefined,
     renewable: res?.auth?.renewable === true,
   };
-}
-
-function readSecretFile(file: string | undefined, field: string): string {
-  if (!file) throw new PermissionDeniedError(`vault: ${field} is not set`);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new PermissionDeniedError(
-      `vault: cannot read ${field} ${file} (${code}); check the path and permissions`,
-    );
-  }
-  if (text === '') throw new PermissionDeniedError(`vault: ${field} ${file} is empty`);
-  return text;
 }
 
 function asNumber(v: unknown): number | undefined {

@@ -6,7 +6,9 @@
  * Non-2xx answers throw VaultHttpError with Vault's `errors` array, after scrubbing anything that
  * was sent in the request (token, body values) out of it.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { Agent, fetch } from 'undici';
+import type { CredentialFile } from '../credential-file.js';
 
 export interface VaultTlsMaterial {
   ca?: Buffer;
@@ -15,11 +17,19 @@ export interface VaultTlsMaterial {
   servername?: string;
 }
 
+/** Client certificate and key files, re-read when they change (see ../credential-file.ts). */
+export interface VaultClientCertificate {
+  cert: CredentialFile<string>;
+  key: CredentialFile<string>;
+}
+
 export interface VaultHttpOptions {
   /** Base address without /v1, e.g. https://vault:8200. */
   address: string;
   namespace?: string;
   tls?: VaultTlsMaterial;
+  /** Client certificate files to follow; a changed pair gets a new connection pool. */
+  clientCertificate?: VaultClientCertificate;
   /** Largest response body read (bytes). */
   maxResponseBytes?: number;
 }
@@ -66,15 +76,33 @@ export function scrub(text: string, secrets: readonly string[] = []): string {
 export class VaultHttp {
   readonly address: string;
   readonly namespace: string | undefined;
-  private readonly agent: Agent;
+  private agent: Agent;
   private readonly maxResponseBytes: number;
+  private readonly tls: VaultTlsMaterial;
+  private readonly clientCertificate: VaultClientCertificate | undefined;
+  /** Versions of the certificate and key files the current agent was built with. */
+  private certVersions = '';
 
   constructor(options: VaultHttpOptions) {
     this.address = options.address.replace(/\/+$/, '');
     this.namespace = options.namespace;
     this.maxResponseBytes = options.maxResponseBytes ?? 1 << 20;
-    const tls = options.tls ?? {};
-    this.agent = new Agent({
+    this.tls = options.tls ?? {};
+    this.clientCertificate = options.clientCertificate;
+    this.agent = this.newAgent(this.tls);
+    if (this.clientCertificate) {
+      try {
+        this.clientCertificate.cert.get();
+        this.clientCertificate.key.get();
+      } catch {
+        // the files were read for `tls` just before; a failure here shows at the first request
+      }
+      this.certVersions = this.versions(this.clientCertificate);
+    }
+  }
+
+  private newAgent(tls: VaultTlsMaterial): Agent {
+    return new Agent({
       connect: {
         ...(tls.ca ? { ca: tls.ca } : {}),
         ...(tls.cert ? { cert: tls.cert } : {}),
@@ -84,6 +112,40 @@ export class VaultHttp {
       keepAliveTimeout: 30_000,
       connections: 32,
     });
+  }
+
+  private versions(c: VaultClientCertificate): string {
+    return `${c.cert.version}:${c.key.version}`;
+  }
+
+  /**
+   * The agent for the next request: when the client certificate or key file changed (and the new
+   * pair matches), a new agent with the new pair; in-flight requests finish on the old one. A
+   * half-rotated pair (new certificate, old key) keeps the old agent until both match.
+   */
+  private currentAgent(): Agent {
+    const c = this.clientCertificate;
+    if (!c) return this.agent;
+    let cert: string;
+    let key: string;
+    try {
+      cert = c.cert.get();
+      key = c.key.get();
+    } catch {
+      return this.agent; // nothing usable on disk and the old pair expired: the handshake will say so
+    }
+    const versions = this.versions(c);
+    if (versions === this.certVersions) return this.agent;
+    try {
+      if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) return this.agent;
+    } catch {
+      return this.agent;
+    }
+    const old = this.agent;
+    this.agent = this.newAgent({ ...this.tls, cert: Buffer.from(cert), key: Buffer.from(key) });
+    this.certVersions = versions;
+    void old.close().catch(() => undefined);
+    return this.agent;
   }
 
   /** Sends one request to `/v1/<path>`; resolves to the parsed JSON body (undefined for 204). */
@@ -105,7 +167,7 @@ export class VaultHttp {
       headers,
       body: payload,
       signal: req.signal,
-      dispatcher: this.agent,
+      dispatcher: this.currentAgent(),
       redirect: 'manual',
     });
     const text = await readBounded(res, this.maxResponseBytes);

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { VaultConfig } from '../../config/providers/vault.js';
+import { CredentialFile, parsePem, parsePrivateKey } from '../credential-file.js';
 import { InvalidInputError } from '../errors.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
@@ -23,7 +24,28 @@ export async function createProvider(
     key: readPem(config.tls.keyFile, 'vault.tls.keyFile'),
     servername: config.tls.serverName,
   };
-  const http = new VaultHttp({ address: config.address, namespace: config.namespace, tls });
+  const watch = (path: string, field: string): CredentialFile<string> =>
+    new CredentialFile({
+      path,
+      field,
+      provider: 'vault',
+      parse: field.endsWith('keyFile') ? parsePrivateKey : parsePem(false),
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
+  const clientCertificate =
+    config.tls.certFile && config.tls.keyFile
+      ? {
+          cert: watch(config.tls.certFile, 'vault.tls.certFile'),
+          key: watch(config.tls.keyFile, 'vault.tls.keyFile'),
+        }
+      : undefined;
+  const http = new VaultHttp({
+    address: config.address,
+    namespace: config.namespace,
+    tls,
+    clientCertificate,
+  });
   const provider = new VaultProvider(config, http, deps, options);
   deps.logger.info(
     {
