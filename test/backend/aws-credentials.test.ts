@@ -158,6 +158,63 @@ test('web identity (IRSA): token file + role ARN + STS endpoint', async () => {
   }
 });
 
+test('web identity: the SDK re-reads a rotated token file at the next refresh; a bad one keeps the held credentials', async () => {
+  const jwtOf = (): string =>
+    `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(
+      JSON.stringify({ sub: 'system:serviceaccount:kube-system:kms', n: randomBytes(8).toString('hex') }),
+    ).toString('base64url')}.sig`;
+  const first = jwtOf();
+  const second = jwtOf();
+  const tokenFile = join(dir, 'irsa-rotating-token');
+  writeFileSync(tokenFile, first);
+  const sts = new FakeSts();
+  sts.kms = kms;
+  sts.webIdentityToken = first;
+  // Inside the SDK's 5-minute refresh window: every call fetches credentials again.
+  sts.lifetimeMs = 4 * 60_000;
+  await sts.listen();
+  const restore = setEnv({
+    AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+    AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/k8s-kms-plugin',
+    AWS_ENDPOINT_URL_STS: sts.url,
+    AWS_REGION: 'us-east-1',
+  });
+  const key = kms.createKey();
+  const h = await makeAwsProvider(kms, { keyId: key.arn });
+  try {
+    await roundTrip(h);
+    const before = sts.calls.length;
+    expect(sts.calls.every((c) => c.tokenMatched)).toBe(true);
+    // The kubelet rotates the projected token; STS now accepts only the new one.
+    writeFileSync(tokenFile, second);
+    sts.webIdentityToken = second;
+    await roundTrip(h);
+    const after = sts.calls.slice(before);
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    // (A refresh started before the rotation may still land with the old token; the last one
+    // carries the new token, read from the file by the SDK.)
+    expect(after[after.length - 1]).toMatchObject({
+      action: 'AssumeRoleWithWebIdentity',
+      tokenMatched: true,
+    });
+    expect(await metricValue(h, 'kms_plugin_credential_reloads_total', { outcome: 'ok' })).toBe(1);
+
+    // A bad new token: STS refuses it, the credentials already held keep working until they expire.
+    writeFileSync(tokenFile, '');
+    const fromKms = kms.log.length;
+    await roundTrip(h);
+    expect(kms.log.slice(fromKms).every((r) => r.status === 200)).toBe(true);
+    expect(await metricValue(h, 'kms_plugin_credential_reloads_total', { outcome: 'error' })).toBe(1);
+    // STS refused the refresh with the bad token, and the SDK kept the held credentials.
+    expect(sts.calls[sts.calls.length - 1].tokenMatched).toBe(false);
+    for (const s of [first, second]) expect(h.log.lines.join('\n')).not.toContain(s);
+  } finally {
+    await h.provider.close();
+    await sts.close();
+    restore();
+  }
+});
+
 test('aws.roleArn: the role is assumed with the chain credentials and used for KMS', async () => {
   const sts = new FakeSts();
   sts.kms = kms;

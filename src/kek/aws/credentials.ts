@@ -3,9 +3,16 @@
  * config, container credentials/EKS Pod Identity/ECS, instance profile), optionally with a role
  * assumed on top (sts:AssumeRole). Fetches are counted and the credential's remaining lifetime is
  * exported as a metric. Credentials themselves are never logged or put into errors.
+ *
+ * Web identity (IRSA): the SDK reads AWS_WEB_IDENTITY_TOKEN_FILE afresh at every credential fetch
+ * (test/backend/aws-credentials.test.ts proves it), so a rotated projected token is used at the
+ * next refresh. The file is also followed through CredentialFile, for the reload metric and log.
+ * If a refresh fails (e.g. STS refuses a bad new token), the SDK keeps using the credentials it
+ * holds until they expire (same test).
  */
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { Logger } from '../../observability/logger.js';
+import { CredentialFile, jwtExpiry, parseSecretText } from '../credential-file.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 
 export interface AwsCredentials {
@@ -52,6 +59,25 @@ export async function createCredentialSource(options: CredentialOptions): Promis
     maxRetries: 0,
   }) as CredentialProvider;
   let lastExpiration: Date | undefined;
+  const tokenPath = process.env.AWS_WEB_IDENTITY_TOKEN_FILE;
+  const tokenFile = tokenPath
+    ? new CredentialFile({
+        path: tokenPath,
+        field: 'AWS_WEB_IDENTITY_TOKEN_FILE',
+        provider: 'aws',
+        parse: parseSecretText,
+        expiresAt: jwtExpiry,
+        logger: options.logger,
+        metrics: options.metrics,
+      })
+    : undefined;
+  const checkTokenFile = (): void => {
+    try {
+      tokenFile?.get();
+    } catch {
+      // the SDK reports an unreadable token file itself
+    }
+  };
   const record = (creds: AwsCredentials): AwsCredentials => {
     lastExpiration = creds.expiration;
     options.metrics.credentialRenewals.inc({ provider: 'aws', outcome: 'ok' });
@@ -65,7 +91,10 @@ export async function createCredentialSource(options: CredentialOptions): Promis
 
   if (!options.roleArn) {
     return {
-      provider: () => chain().then(record, failed),
+      provider: () => {
+        checkTokenFile();
+        return chain().then(record, failed);
+      },
       expiration: () => lastExpiration,
       description: options.profile
         ? `default credential chain (profile ${options.profile})`
@@ -80,7 +109,10 @@ export async function createCredentialSource(options: CredentialOptions): Promis
     region: options.region,
     ...(options.stsEndpoint ? { endpoint: options.stsEndpoint } : {}),
     useFipsEndpoint: options.fips && !options.stsEndpoint,
-    credentials: chain,
+    credentials: () => {
+      checkTokenFile();
+      return chain();
+    },
     maxAttempts: 2,
     requestHandler: {
       connectionTimeout: options.connectTimeoutMs,
