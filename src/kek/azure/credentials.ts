@@ -10,6 +10,12 @@
  *
  * Secrets are read from files, kept only inside the credential objects, and returned in `secrets`
  * so error messages can be scrubbed. Nothing here logs them.
+ *
+ * With `reload` deps, the credential files (client secret, client certificate, federated token,
+ * azure.json and the files it names) are followed through CredentialFile: when one changes and
+ * the new content is valid, the next getToken builds a fresh credential (a new token from Entra
+ * with the new secret / certificate / assertion); a bad new file is logged and counted, and the
+ * credential already built keeps its token until that expires.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -22,7 +28,9 @@ import {
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import type { AzureConfig } from '../../config/providers/azure.js';
 import { ConfigError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
+import { CredentialFile, jwtExpiry, parsePem, parseSecretText } from '../credential-file.js';
 
 /** Entra ID authority hosts by azure.json `cloud` name. */
 export const CLOUD_AUTHORITY: Record<string, string> = {
@@ -262,7 +270,134 @@ function commonOptions(authorityHost: string | undefined, ca: string | undefined
   };
 }
 
-export function buildCredential(cfg: AzureConfig, ca?: string): BuiltCredential {
+export function buildCredential(
+  cfg: AzureConfig,
+  ca?: string,
+  reload?: { logger: Logger; metrics: ProviderMetrics },
+): BuiltCredential {
+  const built = buildOnce(cfg, ca);
+  if (!reload) return built;
+  const files = watchedFiles(cfg, built.kind).map(
+    ({ path, field, parse, expires }) =>
+      new CredentialFile<unknown>({
+        path,
+        field,
+        provider: 'azure',
+        parse,
+        expiresAt: expires,
+        logger: reload.logger,
+        metrics: reload.metrics,
+      }),
+  );
+  if (files.length === 0) return built;
+  return {
+    ...built,
+    credential: new ReloadingCredential(
+      built.credential,
+      files,
+      () => buildOnce(cfg, ca),
+      built.secrets,
+      reload.logger,
+    ),
+  };
+}
+
+interface Watched {
+  path: string;
+  field: string;
+  parse: (data: Buffer) => unknown;
+  expires?: (v: unknown) => number | undefined;
+}
+
+/** The files a credential of this config is made from (resolved the way `resolve` does). */
+function watchedFiles(cfg: AzureConfig, kind: IdentityKind): Watched[] {
+  const jwt = (v: unknown): number | undefined => jwtExpiry(String(v));
+  const out: Watched[] = [];
+  if (cfg.cloudConfigFile !== undefined && (cfg.credential === 'auto' || cfg.credential === 'azure-json')) {
+    const file = cfg.cloudConfigFile;
+    out.push({
+      path: file,
+      field: 'azure.cloudConfigFile',
+      parse: (data) => parseCloudConfig(data.toString('utf8'), file),
+    });
+  }
+  const r = kind === 'default' || kind === 'managed-identity' ? undefined : resolve(cfg);
+  if (r?.kind === 'client-secret' && cfg.clientSecretFile !== undefined && out.length === 0)
+    out.push({ path: cfg.clientSecretFile, field: 'azure.clientSecretFile', parse: parseSecretText });
+  if (r?.kind === 'client-certificate' && r.certificatePath)
+    out.push({
+      path: r.certificatePath,
+      field: out.length ? 'azure.cloudConfigFile aadClientCertPath' : 'azure.clientCertificateFile',
+      parse: parsePem(true),
+    });
+  if (r?.kind === 'workload-identity' && r.tokenFile)
+    out.push({ path: r.tokenFile, field: 'azure.federatedTokenFile', parse: parseSecretText, expires: jwt });
+  return out;
+}
+
+/**
+ * A credential rebuilt from its files when they change: checked at every getToken (which the
+ * SDK calls before each request; the access token itself stays cached inside the credential).
+ */
+export class ReloadingCredential implements TokenCredential {
+  private versions: string;
+  private generation = 0;
+
+  constructor(
+    private inner: TokenCredential,
+    private readonly files: Array<CredentialFile<unknown>>,
+    private readonly rebuild: () => BuiltCredential,
+    private readonly secrets: string[],
+    private readonly logger: Logger,
+  ) {
+    this.versions = this.check();
+  }
+
+  private check(): string {
+    return this.files
+      .map((f) => {
+        try {
+          f.get();
+        } catch {
+          // a bad new file: logged and counted by CredentialFile; the current credential stays
+        }
+        return f.version;
+      })
+      .join(':');
+  }
+
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    this.refresh();
+    return this.inner.getToken(scopes, options);
+  }
+
+  /**
+   * Re-reads changed files and rebuilds the credential if they are good. Returns a generation
+   * number that goes up with every rebuild (SDK clients holding cached tokens are then replaced).
+   */
+  refresh(): number {
+    const versions = this.check();
+    if (versions !== this.versions) {
+      try {
+        const next = this.rebuild();
+        // New secrets join the scrub list; old ones stay in it (they may still appear in errors).
+        for (const sec of next.secrets) if (!this.secrets.includes(sec)) this.secrets.push(sec);
+        this.inner = next.credential;
+        this.versions = versions;
+        this.generation++;
+      } catch (err) {
+        this.versions = versions; // do not retry the same broken version on every call
+        this.logger.warn(
+          { provider: 'azure', err },
+          'azure credential files changed but the credential cannot be rebuilt; keeping the current one',
+        );
+      }
+    }
+    return this.generation;
+  }
+}
+
+function buildOnce(cfg: AzureConfig, ca?: string): BuiltCredential {
   const r = resolve(cfg);
   const opts = commonOptions(r.authorityHost, ca);
   const authority = r.authorityHost ? ` via ${r.authorityHost}` : '';

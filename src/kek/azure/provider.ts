@@ -41,7 +41,7 @@ import {
   type ProviderDeps,
   type WrapResult,
 } from '../types.js';
-import { buildCredential, TrackedCredential } from './credentials.js';
+import { buildCredential, ReloadingCredential, TrackedCredential } from './credentials.js';
 import { classifyAzureError, retryAfterMs, type AzureOperation } from './errors.js';
 import { keyResource, parseKid, sameKey, versionedKid } from './ids.js';
 import { isPurgeable, lacksPurgeProtection, stateOf, type VersionFacts } from './state.js';
@@ -71,7 +71,10 @@ export class AzureKekProvider implements KekProvider {
   /** `<vaultUrl>/keys/<name>`: KekRef.key. */
   readonly resource: string;
 
-  private readonly keys: KeyClient;
+  private keysClient: KeyClient;
+  /** The credential rebuilt from changed files, if any (see ReloadingCredential). */
+  private reloading?: ReloadingCredential;
+  private credentialGeneration = 0;
   private readonly clientOptions: CryptographyClientOptions;
   private readonly credential: TokenCredential;
   private readonly tracked?: TrackedCredential;
@@ -110,9 +113,10 @@ export class AzureKekProvider implements KekProvider {
       this.credential = options.credential;
       this.secrets = [];
     } else {
-      const built = buildCredential(cfg, ca);
+      const built = buildCredential(cfg, ca, { logger: this.logger, metrics: deps.metrics });
       identity = built.description;
       this.secrets = built.secrets;
+      if (built.credential instanceof ReloadingCredential) this.reloading = built.credential;
       this.tracked = new TrackedCredential(built.credential, deps.metrics);
       this.credential = this.tracked;
     }
@@ -123,7 +127,7 @@ export class AzureKekProvider implements KekProvider {
       userAgentOptions: { userAgentPrefix: 'k8s-kms-plugin' },
       ...(ca ? { tlsOptions: { ca } } : {}),
     };
-    this.keys = new KeyClient(cfg.vaultUrl, this.credential, this.clientOptions);
+    this.keysClient = new KeyClient(cfg.vaultUrl, this.credential, this.clientOptions);
     this.caller = new RemoteCaller({
       provider: 'azure',
       classify: (err) =>
@@ -411,8 +415,26 @@ export class AzureKekProvider implements KekProvider {
     return wrapped.length === 40 ? 'A256KW' : 'RSA-OAEP-256';
   }
 
+  /**
+   * The SDK clients cache their access token: when a credential file changed (and the credential
+   * was rebuilt), new clients make the next call fetch a token with the new credential.
+   */
+  private get keys(): KeyClient {
+    this.followCredentialFiles();
+    return this.keysClient;
+  }
+
+  private followCredentialFiles(): void {
+    const generation = this.reloading?.refresh() ?? 0;
+    if (generation === this.credentialGeneration) return;
+    this.credentialGeneration = generation;
+    this.keysClient = new KeyClient(this.cfg.vaultUrl, this.credential, this.clientOptions);
+    this.crypto.clear();
+  }
+
   /** A CryptographyClient for exactly `version`, without the SDK's key prefetch or local checks. */
   private cryptoFor(version: string): CryptographyClient {
+    this.followCredentialFiles();
     let client = this.crypto.get(version);
     if (client) {
       this.crypto.delete(version);

@@ -4,12 +4,12 @@
  *
  * - GET  /{tenant}/v2.0/.well-known/openid-configuration
  * - POST /{tenant}/oauth2/v2.0/token  (client_credentials with client_secret, or client_assertion
- *   for workload identity)
+ *   for workload identity, or a client assertion JWT signed with a registered certificate's key)
  *
  * It issues opaque random access tokens and remembers them, so the Key Vault fake can accept only
  * tokens this fake issued (`isIssued`). It records requests without their secrets.
  */
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, constants, randomBytes, verify } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpsFake } from './https-fake.js';
 import { makeTestPki, type TestPki } from './certs.js';
@@ -31,6 +31,7 @@ export class FakeEntraId {
   failNext: { status: number; count: number } | undefined;
   private readonly secrets = new Map<string, string>();
   private readonly assertions = new Map<string, string>();
+  private readonly certificates = new Map<string, X509Certificate>();
   private readonly issued = new Map<string, { clientId: string; scope: string; expires: number }>();
   private readonly https: HttpsFake;
 
@@ -54,6 +55,30 @@ export class FakeEntraId {
   /** Registers a workload identity: the federated (service-account) token it must present. */
   addFederatedCredential(clientId: string, assertion: string): void {
     this.assertions.set(clientId, assertion);
+  }
+
+  /** Registers an application that authenticates with a certificate (replaces the previous one). */
+  addClientCertificate(clientId: string, certPem: string): void {
+    this.certificates.set(clientId, new X509Certificate(certPem));
+  }
+
+  /** A client assertion signed (RS256 or PS256) by the key of the application's certificate. */
+  private signedByCertificate(clientId: string, jwt: string): boolean {
+    const cert = this.certificates.get(clientId);
+    const parts = jwt.split('.');
+    if (!cert || parts.length !== 3) return false;
+    try {
+      const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as { alg?: string };
+      const padding = header.alg === 'PS256' ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
+      return verify(
+        'sha256',
+        Buffer.from(`${parts[0]}.${parts[1]}`),
+        { key: cert.publicKey, padding, saltLength: 32 },
+        Buffer.from(parts[2], 'base64url'),
+      );
+    } catch {
+      return false;
+    }
   }
 
   isIssued(token: string, scopePrefix?: string): boolean {
@@ -144,7 +169,7 @@ export class FakeEntraId {
       (secret !== null && this.secrets.get(clientId) === secret) ||
       (assertion !== null &&
         form.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' &&
-        this.assertions.get(clientId) === assertion);
+        (this.assertions.get(clientId) === assertion || this.signedByCertificate(clientId, assertion)));
     if (!ok || form.get('grant_type') !== 'client_credentials') {
       fail(
         401,
