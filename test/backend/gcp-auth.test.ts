@@ -113,6 +113,56 @@ describe('gcp provider credentials (TLS fake)', () => {
     expect(h.logs.join('\n')).not.toContain(signature);
   });
 
+  it('a rotated credentials file is used from the next call; a bad one keeps the old credentials', async () => {
+    const saFile = (name: string) => {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const json = JSON.stringify({
+        type: 'service_account',
+        project_id: 'test-project',
+        private_key_id: `${name}-key`,
+        private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+        client_email: `${name}@test-project.iam.gserviceaccount.com`,
+        client_id: '1',
+        token_uri: `http://${metadata.host}/token-not-used`,
+      });
+      return { json, publicKey };
+    };
+    /** Who signed the bearer JWT of a call, checked against both keys. */
+    const signer = (auth: string | undefined, keys: Record<string, ReturnType<typeof saFile>>) => {
+      const [header, payload, signature] = (auth ?? '').slice('Bearer '.length).split('.');
+      const iss = (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { iss: string }).iss;
+      const by = Object.entries(keys).find(([, k]) =>
+        verify(
+          'sha256',
+          Buffer.from(`${header}.${payload}`),
+          k.publicKey,
+          Buffer.from(signature, 'base64url'),
+        ),
+      )?.[0];
+      return [iss.split('@')[0], by];
+    };
+    const one = saFile('sa-one');
+    const two = saFile('sa-two');
+    const file = join(cert.dir, 'sa-rotating.json');
+    writeFileSync(file, one.json, { mode: 0o600 });
+    const h = await tlsProvider({ credentialsFile: file });
+    const reloads = async (outcome: string) =>
+      (await h.metrics.credentialReloads.get()).values.find((v) => v.labels.outcome === outcome)?.value;
+    await h.provider.currentVersion(timeoutSignal(10_000));
+    writeFileSync(file, two.json);
+    await h.provider.currentVersion(timeoutSignal(10_000));
+    writeFileSync(file, '{"type": "service_account"}');
+    await h.provider.currentVersion(timeoutSignal(10_000));
+    const keys = { 'sa-one': one, 'sa-two': two };
+    expect(fake.calls.map((c) => signer(c.authorization, keys))).toEqual([
+      ['sa-one', 'sa-one'],
+      ['sa-two', 'sa-two'],
+      ['sa-two', 'sa-two'],
+    ]);
+    expect([await reloads('ok'), await reloads('error')]).toEqual([1, 1]);
+    expect(h.logs.join('\n')).toMatch(/gcp\.credentialsFile.*private_key and client_email/);
+  });
+
   it('verifies the server certificate: without gcp.caFile the self-signed fake is refused', async () => {
     const h = await tlsProvider({ caFile: undefined, maxAttempts: 1, callTimeout: '1s' });
     let err: unknown;

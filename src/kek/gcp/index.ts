@@ -18,7 +18,7 @@ export async function createProvider(
   deps: ProviderDeps,
   options: GcpProviderOptions & { api?: KmsApi } = {},
 ): Promise<KekProvider> {
-  const api = options.api ?? lazySdkApi(config);
+  const api = options.api ?? lazySdkApi(config, { logger: deps.logger, metrics: deps.metrics });
   const mode = config.insecure
     ? 'insecure (plaintext, no credentials: tests only)'
     : config.caFile

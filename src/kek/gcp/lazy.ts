@@ -5,15 +5,18 @@
  * up front, so a wrong path fails at start-up.
  */
 import type { GcpConfig } from '../../config/providers/gcp.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ProviderMetrics } from '../../observability/metrics.js';
 import type { KmsApi } from './api.js';
 import { readConfiguredFile } from './files.js';
 
-export function lazySdkApi(config: GcpConfig): KmsApi {
+export function lazySdkApi(config: GcpConfig, reload?: { logger: Logger; metrics: ProviderMetrics }): KmsApi {
   if (!config.insecure && config.credentialsFile)
     readConfiguredFile(config.credentialsFile, 'gcp.credentialsFile');
   if (!config.insecure && config.caFile) readConfiguredFile(config.caFile, 'gcp.caFile');
   let loading: Promise<KmsApi> | undefined;
-  const api = (): Promise<KmsApi> => (loading ??= import('./sdk.js').then((m) => new m.SdkKmsApi(config)));
+  const api = (): Promise<KmsApi> =>
+    (loading ??= import('./sdk.js').then((m) => new m.SdkKmsApi(config, reload)));
   return {
     ready: async () => {
       await api();

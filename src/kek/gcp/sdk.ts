@@ -3,7 +3,10 @@
  *
  * - Credentials: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the
  *   GKE/GCE metadata server) or an explicit service-account / workload-identity-federation file.
- *   The SDK holds them; nothing here reads or logs a token.
+ *   The SDK holds them; nothing here reads or logs a token. A credentials file is followed through
+ *   CredentialFile: when it changes and the new one is a valid credential, the next call goes
+ *   through a new client built with it (the old client finishes its calls and is closed a minute
+ *   later); a bad new file is logged and counted and the old credentials kept.
  * - No SDK retries: every call passes `retry: null` (google-gax then applies only the per-call
  *   `timeout` as the gRPC deadline). RemoteCaller does the bounded, deadline-aware retries.
  *   (Never `maxRetries`: in google-gax 5 it poisons the client's shared retry settings.)
@@ -17,6 +20,9 @@ import { KeyManagementServiceClient } from '@google-cloud/kms';
 import * as grpc from '@grpc/grpc-js';
 import { OAuth2Client } from 'google-auth-library';
 import type { GcpConfig } from '../../config/providers/gcp.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ProviderMetrics } from '../../observability/metrics.js';
+import { CredentialFile, parseJsonObject } from '../credential-file.js';
 import { InvalidInputError } from '../errors.js';
 import { readConfiguredFile } from './files.js';
 import type {
@@ -74,12 +80,60 @@ export function clientOptions(config: GcpConfig): ClientOptions {
   return options;
 }
 
-export class SdkKmsApi implements KmsApi {
-  private readonly client: KeyManagementServiceClient;
-  private readonly calls: Record<string, GaxCall>;
+const CREDENTIAL_TYPES = new Set([
+  'service_account',
+  'external_account',
+  'authorized_user',
+  'impersonated_service_account',
+  'external_account_authorized_user',
+]);
 
-  constructor(config: GcpConfig) {
+/** A Google credentials JSON file (service account or workload identity federation). */
+export function parseGoogleCredentials(data: Buffer): Record<string, unknown> {
+  const doc = parseJsonObject(data);
+  if (typeof doc.type !== 'string' || !CREDENTIAL_TYPES.has(doc.type))
+    throw new Error(`"type" must be one of ${[...CREDENTIAL_TYPES].join(', ')}`);
+  if (
+    doc.type === 'service_account' &&
+    (typeof doc.private_key !== 'string' || typeof doc.client_email !== 'string')
+  )
+    throw new Error('a service_account file needs private_key and client_email');
+  if (doc.type === 'external_account' && typeof doc.audience !== 'string')
+    throw new Error('an external_account file needs audience and credential_source');
+  return doc;
+}
+
+/** How long a replaced client may finish its calls before it is closed. */
+const RETIRE_AFTER_MS = 60_000;
+
+export class SdkKmsApi implements KmsApi {
+  private client: KeyManagementServiceClient;
+  private calls: Record<string, GaxCall>;
+  private readonly options: ClientOptions;
+  private readonly credentials?: CredentialFile<Record<string, unknown>>;
+  private credentialsVersion = 0;
+  private readonly retired = new Set<KeyManagementServiceClient>();
+
+  constructor(config: GcpConfig, reload?: { logger: Logger; metrics: ProviderMetrics }) {
     const options = clientOptions(config);
+    if (reload && config.credentialsFile && !config.insecure) {
+      this.credentials = new CredentialFile({
+        path: config.credentialsFile,
+        field: 'gcp.credentialsFile',
+        provider: 'gcp',
+        parse: parseGoogleCredentials,
+        logger: reload.logger,
+        metrics: reload.metrics,
+      });
+      try {
+        options.credentials = this.credentials.get() as ClientOptions['credentials'];
+        delete options.keyFilename;
+        this.credentialsVersion = this.credentials.version;
+      } catch (err) {
+        throw new InvalidInputError((err as Error).message);
+      }
+    }
+    this.options = options;
     if (config.caFile && !config.insecure) {
       const ca = readConfiguredFile(config.caFile, 'gcp.caFile');
       // With sslCreds set, google-gax attaches no credentials itself: compose the client's own
@@ -98,16 +152,44 @@ export class SdkKmsApi implements KmsApi {
       );
     }
     this.client = new KeyManagementServiceClient(options);
+    this.calls = SdkKmsApi.callsOf(this.client);
+  }
+
+  private static callsOf(client: KeyManagementServiceClient): Record<string, GaxCall> {
     // initialize() creates the stub (lazily connecting) and the call functions.
-    void this.client.initialize().catch(() => undefined);
-    this.calls = this.client.innerApiCalls as unknown as Record<string, GaxCall>;
+    void client.initialize().catch(() => undefined);
+    const calls = client.innerApiCalls as unknown as Record<string, GaxCall>;
     for (const m of ['getCryptoKey', 'listCryptoKeyVersions', 'encrypt', 'decrypt']) {
-      if (typeof this.calls[m] !== 'function') {
+      if (typeof calls[m] !== 'function') {
         throw new InvalidInputError(
           `the installed @google-cloud/kms has no call function for ${m}; this plugin build needs @google-cloud/kms 5.x`,
         );
       }
     }
+    return calls;
+  }
+
+  /** A changed, valid credentials file: later calls go through a client built with it. */
+  private followCredentialsFile(): void {
+    if (!this.credentials) return;
+    let creds: Record<string, unknown>;
+    try {
+      creds = this.credentials.get();
+    } catch {
+      return; // unusable and the old one expired: the client still holds the old credentials
+    }
+    if (this.credentials.version === this.credentialsVersion) return;
+    this.credentialsVersion = this.credentials.version;
+    const old = this.client;
+    this.client = new KeyManagementServiceClient({
+      ...this.options,
+      credentials: creds as ClientOptions['credentials'],
+    });
+    this.calls = SdkKmsApi.callsOf(this.client);
+    this.retired.add(old);
+    setTimeout(() => {
+      if (this.retired.delete(old)) void old.close().catch(() => undefined);
+    }, RETIRE_AFTER_MS).unref();
   }
 
   async getCryptoKey(name: string, options: CallOptions): Promise<CryptoKey> {
@@ -138,6 +220,8 @@ export class SdkKmsApi implements KmsApi {
   }
 
   async close(): Promise<void> {
+    for (const c of this.retired) await c.close().catch(() => undefined);
+    this.retired.clear();
     await this.client.close();
   }
 
@@ -151,6 +235,7 @@ export class SdkKmsApi implements KmsApi {
   ): Promise<[unknown, unknown, unknown]> {
     const { signal } = options;
     if (signal.aborted) return Promise.reject(signal.reason);
+    this.followCredentialsFile();
     // A fresh options object per call: google-gax mutates it.
     const callOptions = {
       timeout: Math.max(1, Math.floor(options.timeoutMs)),
