@@ -2,12 +2,13 @@
 import { capiControlPlane } from './capi.js';
 import { encryptionConfig } from './encryption-config.js';
 import { PREFLIGHT_IGNORE, kubeadmClusterConfiguration } from './kubeadm.js';
-import { checkOptions, type RenderOptions } from './options.js';
+import { RenderError, checkOptions, type RenderOptions } from './options.js';
+import { sidecarContainers, sidecarDeployment } from './sidecar.js';
 import { staticPod } from './static-pod.js';
 import { systemdUnit } from './systemd.js';
 import { toYaml } from './yaml.js';
 
-export const TARGETS = ['static-pod', 'encryption-config', 'kubeadm', 'capi', 'systemd'] as const;
+export const TARGETS = ['static-pod', 'encryption-config', 'kubeadm', 'capi', 'systemd', 'sidecar'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is Target {
@@ -41,5 +42,13 @@ export function render(target: Target, o: RenderOptions): string {
       );
     case 'systemd':
       return systemdUnit(o);
+    case 'sidecar': {
+      if (!o.sidecar) throw new RenderError('sidecar', 'missing sidecar options');
+      const native = o.sidecar.nativeSidecar;
+      return `${toYaml(
+        sidecarContainers(o, o.sidecar),
+        `${GENERATED} sidecar\`. Document 1: the plugin container stanza(s); paste under\nspec.template.spec.${native ? 'initContainers (native sidecars, Kubernetes 1.29+)' : 'containers'} of the kube-apiserver Deployment.\nDocument 2: a full example Deployment with everything wired in: merge its volumes, the\nkube-apiserver flags and mounts into yours. Create the Secrets it names first.`,
+      )}---\n${toYaml(sidecarDeployment(o, o.sidecar))}`;
+    }
   }
 }

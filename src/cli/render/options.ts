@@ -5,6 +5,7 @@
  */
 import { parseDuration } from '../../config/fields.js';
 import type { Config } from '../../config/schema.js';
+import type { SidecarOptions } from './sidecar.js';
 
 export type KubeadmApi = 'v1beta3' | 'v1beta4';
 export const KUBEADM_APIS: readonly KubeadmApi[] = ['v1beta3', 'v1beta4'];
@@ -31,6 +32,8 @@ export interface RenderOptions {
   binary: string;
   /** System user the systemd unit runs as. */
   user: string;
+  /** `render sidecar` only: the instances and the apiserver pod they join. */
+  sidecar?: SidecarOptions;
 }
 
 export const RENDER_DEFAULTS = {
@@ -44,6 +47,7 @@ export const RENDER_DEFAULTS = {
   kubeadmApi: 'v1beta4' as KubeadmApi,
   binary: '/usr/local/bin/k8s-kms-plugin',
   user: 'k8s-kms-plugin',
+  apiserverUid: '0',
 };
 
 /** The fixed non-root uid/gid of the container image (distroless `nonroot`). */

@@ -5,6 +5,8 @@
  */
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
+import type { IResourceRequirements } from 'kubernetes-models/v1/ResourceRequirements';
+import type { ISecurityContext } from 'kubernetes-models/v1/SecurityContext';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import { IMAGE_UID, RenderError, type RenderOptions } from './options.js';
@@ -69,17 +71,8 @@ export function staticPod(o: RenderOptions): IPod {
           startupProbe: probe('/livez', 2, 30),
           livenessProbe: probe('/livez', 10, 6),
           readinessProbe: probe('/readyz', 5, 3),
-          resources: { requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: IMAGE_UID,
-            runAsGroup: IMAGE_UID,
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            privileged: false,
-            capabilities: { drop: ['ALL'] },
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          resources: pluginResources(),
+          securityContext: pluginSecurityContext(),
           volumeMounts: mounts,
         },
       ],
@@ -88,11 +81,30 @@ export function staticPod(o: RenderOptions): IPod {
   };
 }
 
+/** Requests and limits of the plugin container (static pod and sidecar alike). */
+export function pluginResources(): IResourceRequirements {
+  return { requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+}
+
+/** The plugin container's securityContext (static pod and sidecar alike). */
+export function pluginSecurityContext(): ISecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: IMAGE_UID,
+    runAsGroup: IMAGE_UID,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
 /**
  * A non-root process can give the socket to a group only if it is a member: the pod joins the
  * group by number. Names cannot be used, because the image's /etc/group does not know the host's.
  */
-function socketGroupId(group: string | number | undefined): number[] | undefined {
+export function socketGroupId(group: string | number | undefined): number[] | undefined {
   if (group === undefined) return undefined;
   const gid = typeof group === 'number' ? group : /^\d+$/.test(group) ? Number(group) : NaN;
   if (!Number.isInteger(gid)) {
