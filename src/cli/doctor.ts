@@ -3,6 +3,10 @@
  * builds each configured KEK provider, resolves the current version and its state, wraps a
  * throwaway random DEK with it and unwraps it again, and reports the key_id the plugin would use.
  * Prints no secrets; the test DEK is zeroed.
+ *
+ * It also fills a PreflightReport (`probe --config --json`, the `render preflight-job` Job): is the
+ * KEK reachable, its state, whether each call the plugin makes is permitted (describe/list =
+ * resolving the current version, encrypt = wrap, decrypt = unwrap), and the key_id.
  */
 import { randomBytes } from 'node:crypto';
 import type { Config, KekSelection } from '../config/schema.js';
@@ -16,7 +20,40 @@ import type { Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import type { ProbeStep } from './probe.js';
 
-export async function runDoctor(config: Config, logger: Logger, timeoutMs: number): Promise<ProbeStep[]> {
+export type Permission = 'granted' | 'denied' | 'not-tried' | `error: ${string}`;
+
+export interface PreflightReport {
+  provider: string;
+  keyId: string | null;
+  kek: { reachable: boolean; state: string | null; key: string | null };
+  permissions: { describe: Permission; encrypt: Permission; decrypt: Permission };
+}
+
+export function emptyPreflightReport(provider: string): PreflightReport {
+  return {
+    provider,
+    keyId: null,
+    kek: { reachable: false, state: null, key: null },
+    permissions: { describe: 'not-tried', encrypt: 'not-tried', decrypt: 'not-tried' },
+  };
+}
+
+function permissionOf(err: unknown): Permission {
+  const e = asPluginError(err);
+  return e.kind === 'permission_denied' || e.kind === 'unauthenticated' ? 'denied' : `error: ${e.kind}`;
+}
+
+/** A KEK answered (even "disabled" or "denied" is an answer); transport failures are not. */
+function answered(err: unknown): boolean {
+  return !['unavailable', 'deadline', 'cancelled', 'internal'].includes(asPluginError(err).kind);
+}
+
+export async function runDoctor(
+  config: Config,
+  logger: Logger,
+  timeoutMs: number,
+  report: PreflightReport = emptyPreflightReport(config.provider),
+): Promise<ProbeStep[]> {
   const steps: ProbeStep[] = [];
   const metrics = new Metrics({ processMetrics: false });
   const selections: Array<{ role: string; sel: KekSelection }> = [
@@ -39,8 +76,20 @@ export async function runDoctor(config: Config, logger: Logger, timeoutMs: numbe
       step('config', true, provider.description);
       if (role !== 'primary') continue; // decrypt-only KEKs cannot be exercised without data
       const signal = timeoutSignal(timeoutMs);
-      const version = await provider.currentVersion(signal);
+      let version: Awaited<ReturnType<KekProvider['currentVersion']>>;
+      try {
+        version = await provider.currentVersion(signal);
+      } catch (err) {
+        report.permissions.describe = permissionOf(err);
+        report.kek.reachable = answered(err);
+        throw err;
+      }
+      report.permissions.describe = 'granted';
+      report.kek.reachable = true;
+      report.kek.state = version.state;
+      report.kek.key = describeRef(version.ref);
       const keyId = deriveKeyId(version.ref, config.keyIdGeneration);
+      report.keyId = keyId;
       if (version.state !== 'enabled') {
         step(
           'kek',
@@ -52,8 +101,22 @@ export async function runDoctor(config: Config, logger: Logger, timeoutMs: numbe
       step('kek', true, `${describeRef(version.ref)} enabled; key_id would be ${keyId}`);
       const dek = randomBytes(32);
       try {
-        const wrapped = await provider.wrap(dek, version, timeoutSignal(timeoutMs));
-        const back = await provider.unwrap(wrapped.wrapped, wrapped.ref, timeoutSignal(timeoutMs));
+        let wrapped: Awaited<ReturnType<KekProvider['wrap']>>;
+        try {
+          wrapped = await provider.wrap(dek, version, timeoutSignal(timeoutMs));
+        } catch (err) {
+          report.permissions.encrypt = permissionOf(err);
+          throw err;
+        }
+        report.permissions.encrypt = 'granted';
+        let back: Buffer;
+        try {
+          back = await provider.unwrap(wrapped.wrapped, wrapped.ref, timeoutSignal(timeoutMs));
+        } catch (err) {
+          report.permissions.decrypt = permissionOf(err);
+          throw err;
+        }
+        report.permissions.decrypt = 'granted';
         const same = Buffer.from(back).equals(dek);
         back.fill(0);
         step(

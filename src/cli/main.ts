@@ -15,7 +15,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
 import { addConfigFlags, flagValues } from './flags.js';
 import { keygen } from './keygen.js';
-import { runDoctor } from './doctor.js';
+import { emptyPreflightReport, runDoctor, type PreflightReport } from './doctor.js';
 import { runProbe, type ProbeStep } from './probe.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
@@ -84,6 +84,7 @@ addConfigFlags(
   }
   let steps: ProbeStep[];
   let target: string;
+  let report: PreflightReport | undefined;
   if (socket) {
     const expect = String(opts.expectVersion);
     if (!['v2', 'v2beta1', 'any'].includes(expect))
@@ -92,11 +93,12 @@ addConfigFlags(
     target = socket;
   } else {
     const config = loadConfig({ file: configFile, flags });
-    steps = await runDoctor(config, createLogger({ level: 'silent' }), timeoutMs);
+    report = emptyPreflightReport(config.provider);
+    steps = await runDoctor(config, createLogger({ level: 'silent' }), timeoutMs, report);
     target = configFile ?? `provider ${config.provider}`;
   }
   const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length === 3 : true);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ok, ...report, steps })}\n`);
   else {
     for (const s of steps)
       process.stdout.write(

@@ -3,12 +3,21 @@ import { capiControlPlane } from './capi.js';
 import { encryptionConfig } from './encryption-config.js';
 import { PREFLIGHT_IGNORE, kubeadmClusterConfiguration } from './kubeadm.js';
 import { RenderError, checkOptions, type RenderOptions } from './options.js';
+import { preflightCommand, preflightJob } from './preflight-job.js';
 import { sidecarContainers, sidecarDeployment } from './sidecar.js';
 import { staticPod } from './static-pod.js';
 import { systemdUnit } from './systemd.js';
 import { toYaml } from './yaml.js';
 
-export const TARGETS = ['static-pod', 'encryption-config', 'kubeadm', 'capi', 'systemd', 'sidecar'] as const;
+export const TARGETS = [
+  'static-pod',
+  'encryption-config',
+  'kubeadm',
+  'capi',
+  'systemd',
+  'sidecar',
+  'preflight-job',
+] as const;
 export type Target = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is Target {
@@ -42,6 +51,11 @@ export function render(target: Target, o: RenderOptions): string {
       );
     case 'systemd':
       return systemdUnit(o);
+    case 'preflight-job':
+      return toYaml(
+        preflightJob(o),
+        `${GENERATED} preflight-job\`. Run it before editing the EncryptionConfiguration:\n  kubectl apply -f preflight-job.yaml && kubectl -n ${o.namespace} wait --for=condition=complete job/k8s-kms-plugin-preflight\n  kubectl -n ${o.namespace} logs job/k8s-kms-plugin-preflight   # one JSON report\nThe Job fails (exit 1) on anything that would break kube-apiserver. The same check as a plain command,\non the control-plane node:\n  k8s-kms-plugin ${preflightCommand(o).join(' ')}`,
+      );
     case 'sidecar': {
       if (!o.sidecar) throw new RenderError('sidecar', 'missing sidecar options');
       const native = o.sidecar.nativeSidecar;
