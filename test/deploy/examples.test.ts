@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { TARGETS } from '../../src/cli/render/index.js';
 import { EXAMPLES } from './examples.js';
 import { runRender } from './run-render.js';
 
@@ -14,7 +15,7 @@ const update = process.env.UPDATE_DEPLOY_EXAMPLES === '1';
 describe('deploy/ examples are render output', () => {
   it('covers every target and every provider example config', () => {
     const targets = new Set(EXAMPLES.map((e) => e.argv[1]));
-    expect([...targets].sort()).toEqual(['capi', 'encryption-config', 'kubeadm', 'static-pod', 'systemd']);
+    expect([...targets].sort()).toEqual([...TARGETS].sort());
     for (const p of ['local', 'aws', 'gcp', 'azure', 'vault', 'v2beta1']) {
       expect([p, EXAMPLES.some((e) => e.argv.includes(`deploy/examples/config-${p}.yaml`))]).toEqual([
         p,

@@ -66,4 +66,22 @@ export const EXAMPLES: Example[] = [
     ],
   },
   { out: 'deploy/systemd/k8s-kms-plugin.service', argv: ['render', 'systemd', ...cfg('local')] },
+  {
+    out: 'deploy/sidecar/kube-apiserver-sidecar.yaml',
+    argv: [
+      'render',
+      'sidecar',
+      ...cfg('vault'),
+      ...img,
+      '--name',
+      'kms-vault',
+      '--cluster',
+      'tenant-a',
+      '--hosted-by',
+      'management',
+      '--namespace',
+      'tenant-a',
+    ],
+  },
+  { out: 'deploy/preflight/preflight-job.yaml', argv: ['render', 'preflight-job', ...cfg('vault'), ...img] },
 ];

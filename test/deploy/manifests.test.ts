@@ -8,6 +8,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Container } from 'kubernetes-models/v1/Container';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -39,7 +42,16 @@ function docsOf(file: string): unknown[] {
   return docs.map((d) => d.toJS() as unknown);
 }
 
-type Kind = 'pod' | 'encryption-config' | 'kubeadm' | 'capi' | 'plugin-config' | 'prometheus-rules';
+type Kind =
+  | 'pod'
+  | 'encryption-config'
+  | 'kubeadm'
+  | 'capi'
+  | 'plugin-config'
+  | 'prometheus-rules'
+  | 'containers'
+  | 'deployment'
+  | 'job';
 
 function kindOf(file: string, doc: unknown): Kind {
   const o = doc as Record<string, unknown>;
@@ -47,6 +59,9 @@ function kindOf(file: string, doc: unknown): Kind {
   if (o?.kind === 'EncryptionConfiguration') return 'encryption-config';
   if (o?.kind === 'ClusterConfiguration') return 'kubeadm';
   if (o?.kind === 'KubeadmControlPlane') return 'capi';
+  if (o?.apiVersion === 'apps/v1' && o.kind === 'Deployment') return 'deployment';
+  if (o?.apiVersion === 'batch/v1' && o.kind === 'Job') return 'job';
+  if (Array.isArray(doc) && file.startsWith('deploy/sidecar/')) return 'containers';
   if (o && 'groups' in o) return 'prometheus-rules';
   if (file.startsWith('deploy/examples/config-')) return 'plugin-config';
   throw new Error(`${file}: unrecognised document; teach test/deploy/manifests.test.ts to validate it`);
@@ -109,11 +124,30 @@ describe('every YAML under deploy/ is valid', () => {
         case 'prometheus-rules':
           errs = validateRules(doc);
           break;
+        // Sidecar stanza, apiserver Deployment and preflight Job: the Kubernetes schemas.
+        case 'containers':
+          errs = (doc as unknown[]).flatMap((c) => schemaErrors(() => new Container(c as never).validate()));
+          break;
+        case 'deployment':
+          errs = schemaErrors(() => new Deployment(doc as never).validate());
+          break;
+        case 'job':
+          errs = schemaErrors(() => new Job(doc as never).validate());
+          break;
       }
       expect([file, errs]).toEqual([file, []]);
     }
   });
 });
+
+function schemaErrors(validate: () => void): string[] {
+  try {
+    validate();
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}
 
 function docsOf0(text: string): unknown {
   return parseAllDocuments(text)[0].toJS() as unknown;
