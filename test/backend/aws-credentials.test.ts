@@ -122,15 +122,15 @@ test('container credentials with a wrong token: a clean, non-secret error', asyn
   }
 });
 
-test('web identity (IRSA): token file + role ARN + STS endpoint', async () => {
-  const jwt = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(24).toString('base64url')}.sig`;
-  const tokenFile = join(dir, 'irsa-token');
+/** IRSA: a token file, a fake STS that accepts exactly `jwt`, and the env the EKS webhook sets. */
+async function webIdentity(name: string, jwt: string, lifetimeMs?: number) {
+  const tokenFile = join(dir, name);
   writeFileSync(tokenFile, jwt);
   const sts = new FakeSts();
   sts.kms = kms;
   sts.webIdentityToken = jwt;
+  if (lifetimeMs) sts.lifetimeMs = lifetimeMs;
   await sts.listen();
-  const roleArn = 'arn:aws:iam::111122223333:role/k8s-kms-plugin';
   const restore = setEnv({
     AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
     AWS_ROLE_ARN: roleArn,
@@ -138,6 +138,13 @@ test('web identity (IRSA): token file + role ARN + STS endpoint', async () => {
     AWS_ENDPOINT_URL_STS: sts.url,
     AWS_REGION: 'us-east-1',
   });
+  return { tokenFile, sts, restore };
+}
+const roleArn = 'arn:aws:iam::111122223333:role/k8s-kms-plugin';
+
+test('web identity (IRSA): token file + role ARN + STS endpoint', async () => {
+  const jwt = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(24).toString('base64url')}.sig`;
+  const { sts, restore } = await webIdentity('irsa-token', jwt);
   const key = kms.createKey();
   const h = await makeAwsProvider(kms, { keyId: key.arn });
   try {
@@ -165,20 +172,8 @@ test('web identity: the SDK re-reads a rotated token file at the next refresh; a
     ).toString('base64url')}.sig`;
   const first = jwtOf();
   const second = jwtOf();
-  const tokenFile = join(dir, 'irsa-rotating-token');
-  writeFileSync(tokenFile, first);
-  const sts = new FakeSts();
-  sts.kms = kms;
-  sts.webIdentityToken = first;
-  // Inside the SDK's 5-minute refresh window: every call fetches credentials again.
-  sts.lifetimeMs = 4 * 60_000;
-  await sts.listen();
-  const restore = setEnv({
-    AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
-    AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/k8s-kms-plugin',
-    AWS_ENDPOINT_URL_STS: sts.url,
-    AWS_REGION: 'us-east-1',
-  });
+  // Lifetime inside the SDK's 5-minute refresh window: every call fetches credentials again.
+  const { tokenFile, sts, restore } = await webIdentity('irsa-rotating-token', first, 4 * 60_000);
   const key = kms.createKey();
   const h = await makeAwsProvider(kms, { keyId: key.arn });
   try {

@@ -242,6 +242,32 @@ function expectAll(reqs: typeof entra.requests, app: string, grant: string): voi
   expect(reqs.map((r) => [r.clientId, r.grant, r.status])).toEqual(reqs.map(() => [app, grant, 200]));
 }
 
+/**
+ * Rotates a credential (in Entra, then on disk) and checks the next call fetched a token with the
+ * new one; then writes a bad file and checks the credential and token already held are kept.
+ */
+async function rotateThenBreak(
+  provider: AzureKekProvider,
+  cap: Captured,
+  app: string,
+  grant: string,
+  rotate: () => void,
+  breakFile: () => void,
+): Promise<void> {
+  await roundTrip(provider);
+  rotate();
+  const n = entra.requests.length;
+  await roundTrip(provider);
+  expectAll(since(n), app, grant);
+  expect(await reloads(cap, 'ok')).toBe(1);
+  breakFile();
+  const m = entra.requests.length;
+  await roundTrip(provider);
+  expect(since(m)).toEqual([]); // the token already held, from the kept credential
+  expect(await reloads(cap, 'error')).toBe(1);
+  expect(cap.lines.join('\n')).toMatch(/keeping the credential already loaded/);
+}
+
 describe('azure credential files rotate underneath', () => {
   it('client secret: the next call logs in with the new secret; an empty file keeps the token', async () => {
     const app = 'aaaaaaaa-0000-0000-0000-0000000000a1';
@@ -255,21 +281,17 @@ describe('azure credential files rotate underneath', () => {
       clientId: app,
       clientSecretFile: secretFile,
     });
-    await roundTrip(provider);
-    // Rotate in Entra (the old secret stops working) and on disk.
-    entra.addClientSecret(app, two);
-    writeFileSync(secretFile, `${two}\n`);
-    const n = entra.requests.length;
-    await roundTrip(provider);
-    expectAll(since(n), app, 'client_secret');
-    expect(await reloads(cap, 'ok')).toBe(1);
-
-    writeFileSync(secretFile, '');
-    const m = entra.requests.length;
-    await roundTrip(provider);
-    expect(since(m)).toEqual([]); // the token already held, from the kept credential
-    expect(await reloads(cap, 'error')).toBe(1);
-    expect(cap.lines.join('\n')).toMatch(/keeping the credential already loaded/);
+    await rotateThenBreak(
+      provider,
+      cap,
+      app,
+      'client_secret',
+      () => {
+        entra.addClientSecret(app, two); // the old secret stops working in Entra
+        writeFileSync(secretFile, `${two}\n`);
+      },
+      () => writeFileSync(secretFile, ''),
+    );
     for (const s of [one, two]) expect(cap.lines.join('\n')).not.toContain(s);
   });
 
@@ -293,16 +315,17 @@ describe('azure credential files rotate underneath', () => {
       clientId: app,
       federatedTokenFile: tokenFile,
     });
-    await roundTrip(provider);
-    entra.addFederatedCredential(app, second);
-    writeFileSync(tokenFile, second);
-    const n = entra.requests.length;
-    await roundTrip(provider);
-    expectAll(since(n), app, 'client_assertion');
-    expect(await reloads(cap, 'ok')).toBe(1);
-    writeFileSync(tokenFile, 'not a jwt at all');
-    await roundTrip(provider);
-    expect(await reloads(cap, 'error')).toBe(1);
+    await rotateThenBreak(
+      provider,
+      cap,
+      app,
+      'client_assertion',
+      () => {
+        entra.addFederatedCredential(app, second);
+        writeFileSync(tokenFile, second);
+      },
+      () => writeFileSync(tokenFile, 'not a jwt at all'),
+    );
   });
 
   it('client certificate: a renewed certificate signs the next login', async () => {
@@ -341,15 +364,16 @@ describe('azure credential files rotate underneath', () => {
       clientId: app,
       clientCertificateFile: certFile,
     });
-    await roundTrip(provider);
-    entra.addClientCertificate(app, two); // Entra now trusts only the new certificate
-    writeFileSync(certFile, two);
-    const n = entra.requests.length;
-    await roundTrip(provider);
-    expectAll(since(n), app, 'client_assertion');
-    expect(await reloads(cap, 'ok')).toBe(1);
-    writeFileSync(certFile, two.replace(/-----BEGIN PRIVATE KEY-----[\s\S]*$/, ''));
-    await roundTrip(provider);
-    expect(await reloads(cap, 'error')).toBe(1);
+    await rotateThenBreak(
+      provider,
+      cap,
+      app,
+      'client_assertion',
+      () => {
+        entra.addClientCertificate(app, two); // Entra now trusts only the new certificate
+        writeFileSync(certFile, two);
+      },
+      () => writeFileSync(certFile, two.replace(/-----BEGIN PRIVATE KEY-----[\s\S]*$/, '')),
+    );
   });
 });
