@@ -20,6 +20,8 @@ export interface ProviderMetrics {
   /** Remaining lifetime of the provider's credential (e.g. a Vault token), where it has one. */
   credentialTtl: Gauge<'provider'>;
   credentialRenewals: Counter<'provider' | 'outcome'>;
+  /** Credential files re-read after they changed on disk, by outcome (ok | error). */
+  credentialReloads: Counter<'provider' | 'outcome'>;
 }
 
 export class Metrics implements ProviderMetrics {
@@ -33,6 +35,7 @@ export class Metrics implements ProviderMetrics {
   readonly kekState: Gauge<'provider' | 'role' | 'state'>;
   readonly credentialTtl: Gauge<'provider'>;
   readonly credentialRenewals: Counter<'provider' | 'outcome'>;
+  readonly credentialReloads: Counter<'provider' | 'outcome'>;
   readonly dekCacheEvents: Counter<'event'>;
   readonly dekCacheSize: Gauge;
   readonly dekRotations: Counter<'reason'>;
@@ -109,6 +112,12 @@ export class Metrics implements ProviderMetrics {
     this.credentialRenewals = new Counter({
       name: 'kms_plugin_credential_renewals_total',
       help: 'Credential renewals and re-logins, by outcome.',
+      labelNames: ['provider', 'outcome'],
+      ...r,
+    });
+    this.credentialReloads = new Counter({
+      name: 'kms_plugin_credential_reloads_total',
+      help: 'Credential files re-read after they changed on disk, by outcome (ok | error).',
       labelNames: ['provider', 'outcome'],
       ...r,
     });
