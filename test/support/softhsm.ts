@@ -43,7 +43,7 @@ export function describeSoftHsm(name: string, fn: () => void): void {
       });
     });
   } else {
-    // eslint-disable-next-line no-console
+     
     console.warn(`skipping ${name}: ${missing}`);
     describe.skip(name, fn);
   }
