@@ -66,9 +66,10 @@ const STALE_HANDLE = new Set<number>([CKR.OBJECT_HANDLE_INVALID, CKR.KEY_HANDLE_
 /** The CKR code of an error thrown by pkcs11js, if it is one. */
 export function ckrCode(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { code?: unknown; message?: unknown };
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown };
   if (typeof e.message === 'string' && /^CKR_/.test(e.message) && typeof e.code === 'number') return e.code;
-  return undefined;
+  // a PluginError made from a CKR error (classifyPkcs11Error keeps it as the cause)
+  return err instanceof PluginError && err.cause !== err ? ckrCode(err.cause) : undefined;
 }
 
 export function ckrName(err: unknown): string {

@@ -58,7 +58,7 @@ export class Pkcs11Provider implements KekProvider {
   private readonly logger: Logger;
   private readonly metrics: ProviderMetrics;
   private readonly role: string;
-  /** Key objects by version, valid for one module generation. */
+  /** Key objects by version, valid while the sessions that found them live (pool epoch). */
   private cache = new Map<number, KeyObject>();
   private cacheGeneration = -1;
   private scheme: Scheme | undefined;
@@ -136,8 +136,9 @@ export class Pkcs11Provider implements KekProvider {
     if (!this.canUnwrap(ref))
       throw new UnknownKeyError(`pkcs11 unwrap: the KEK reference is not for ${this.key}`);
     const v = Number(ref.version);
-    return this.op('decrypt', signal, async (session) => {
+    return this.op('decrypt', signal, async (session, slot) => {
       const key = this.object(session, v);
+      if (!key) this.pool.assertToken(slot);
       if (!key)
         throw new UnknownKeyError(
           `pkcs11 unwrap: version ${v} of ${this.key} is not on the token (destroyed?); DEKs wrapped by it cannot be unwrapped`,
@@ -171,10 +172,11 @@ export class Pkcs11Provider implements KekProvider {
   ): Promise<{ current: KeyVersionInfo; newestEnabled: KeyVersionInfo | undefined }> {
     let listing;
     try {
-      listing = await this.op('read_key', signal, async (session) => {
+      listing = await this.op('read_key', signal, async (session, slot) => {
         const l = listVersions(this.module.api, this.module.lib, session, this.config.keyLabel);
+        if (l.keys.length === 0) this.pool.assertToken(slot);
         this.cache = new Map(l.keys.map((k) => [k.version, k]));
-        this.cacheGeneration = this.module.generation;
+        this.cacheGeneration = this.pool.epoch;
         return l;
       });
     } catch (err) {
@@ -230,9 +232,9 @@ export class Pkcs11Provider implements KekProvider {
 
   /** A version's key object: from the listing cache (same module generation) or looked up. */
   private object(session: Buffer, version: number): KeyObject | undefined {
-    if (this.cacheGeneration !== this.module.generation) {
+    if (this.cacheGeneration !== this.pool.epoch) {
       this.cache.clear();
-      this.cacheGeneration = this.module.generation;
+      this.cacheGeneration = this.pool.epoch;
     }
     const hit = this.cache.get(version);
     if (hit) return hit;

@@ -24,6 +24,9 @@ import { readPinFile } from './pin.js';
 
 export type Handle = Buffer;
 
+/** The token is not in its slot any more (or the module lost it): reopen from scratch. */
+export class TokenGoneError extends UnavailableError {}
+
 export interface SessionPoolOptions {
   module: Pkcs11Module;
   tokenLabel?: string;
@@ -54,6 +57,8 @@ export class SessionPool {
   private idle: Handle[] = [];
   private readonly open = new Map<string, Handle>();
   private loggedIn = false;
+  /** Bumped whenever the sessions (and the login) are dropped: object handles may be void after it. */
+  epoch = 0;
   private pin: string | undefined;
   private pinStamp: string | undefined;
   private rejectedStamp: string | undefined;
@@ -95,7 +100,7 @@ export class SessionPool {
           this.checkin(gen, session);
           return value;
         } catch (err) {
-          if (needsReopen(err)) this.broken(gen, err);
+          if (needsReopen(err) || err instanceof TokenGoneError) this.broken(gen, err);
           else this.checkin(gen, session);
           throw err;
         }
@@ -110,6 +115,29 @@ export class SessionPool {
     await this.options.module.run(new AbortController().signal, async (gen) => {
       if (gen === this.generation) this.closeAll();
     });
+  }
+
+  /**
+   * Throws TokenGoneError unless the configured token is still in `slot`. Some modules (SoftHSM)
+   * answer searches on a removed token with an empty result rather than an error; call this
+   * before concluding that a key object is gone.
+   */
+  assertToken(slot: Handle): void {
+    let label: string;
+    try {
+      label = this.options.module.lib.C_GetTokenInfo(slot).label.replace(/[\s\0]+$/, '');
+    } catch (err) {
+      throw new TokenGoneError(
+        `pkcs11: ${this.token} is not present any more (${ckrName(err)}); removed or disconnected?`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    if (this.options.tokenLabel !== undefined && label !== this.options.tokenLabel)
+      throw new TokenGoneError(`pkcs11: the slot of ${this.token} now holds token "${label}"`, {
+        retryable: true,
+      });
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -137,7 +165,11 @@ export class SessionPool {
       return session;
     } catch (err) {
       const code = ckrCode(err);
-      if (code !== undefined && (DEVICE_GONE.has(code) || needsReopen(err))) this.broken(gen, err);
+      if (
+        err instanceof TokenGoneError ||
+        (code !== undefined && (DEVICE_GONE.has(code) || needsReopen(err)))
+      )
+        this.broken(gen, err);
       throw err;
     }
   }
@@ -159,14 +191,14 @@ export class SessionPool {
         if (label === this.options.tokenLabel) return s;
         seen.push(JSON.stringify(label));
       }
-      throw new UnavailableError(
+      throw new TokenGoneError(
         `pkcs11: no token labelled "${this.options.tokenLabel}" in ${this.options.module.path} (tokens present: ${seen.join(', ') || 'none'}); is the HSM reachable and the token initialised?`,
         { retryable: true },
       );
     }
     const want = BigInt(this.options.slot ?? -1);
     for (const s of slots) if (handleValue(s) === want) return s;
-    throw new UnavailableError(
+    throw new TokenGoneError(
       `pkcs11: slot ${String(this.options.slot)} has no token in ${this.options.module.path} (slots with tokens: ${slots.map((s) => String(handleValue(s))).join(', ') || 'none'})`,
       { retryable: true },
     );
@@ -249,12 +281,14 @@ export class SessionPool {
       'pkcs11 sessions lost; reopening at the next call',
     );
     this.closeAll();
-    if (code !== undefined && DEVICE_GONE.has(code)) void this.options.module.reinitialize(gen);
+    if (err instanceof TokenGoneError || (code !== undefined && DEVICE_GONE.has(code)))
+      void this.options.module.reinitialize(gen);
   }
 
   /** The module was re-initialised: every handle of the old generation is void. */
   private forget(gen: number): void {
     this.generation = gen;
+    this.epoch += 1;
     this.open.clear();
     this.idle = [];
     this.loggedIn = false;
@@ -262,6 +296,7 @@ export class SessionPool {
   }
 
   private closeAll(): void {
+    this.epoch += 1;
     for (const s of this.open.values()) {
       try {
         this.options.module.lib.C_CloseSession(s);
