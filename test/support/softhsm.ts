@@ -43,7 +43,6 @@ export function describeSoftHsm(name: string, fn: () => void): void {
       });
     });
   } else {
-     
     console.warn(`skipping ${name}: ${missing}`);
     describe.skip(name, fn);
   }
