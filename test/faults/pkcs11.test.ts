@@ -87,13 +87,13 @@ describeSoftHsm('pkcs11 faults on SoftHSM', () => {
 
   test('wrong PIN: permission denied naming the PIN file, never the PIN; not retried until the file changes', async () => {
     const wrong = `${hsm.dir}/wrong-pin`;
-    writeFileSync(wrong, '99999999\n', { mode: 0o600 });
+    writeFileSync(wrong, 'wr0ng-PIN-x7q\n', { mode: 0o600 });
     const p = await provider({ pinFile: wrong });
     const err = (await p.currentVersion(sig()).catch((e: unknown) => e)) as Error & { kind: string };
     expect(err.kind).toBe('permission_denied');
     expect(err.message).toContain(wrong);
     expect(err.message).toContain('CKR_PIN_INCORRECT');
-    expect(err.message).not.toContain('99999999');
+    expect(err.message).not.toContain('wr0ng-PIN-x7q');
     const again = (await p.currentVersion(sig()).catch((e: unknown) => e)) as Error;
     expect(again.message).toContain('does not try the same file again');
     // the CLI says the same, with a non-zero exit
@@ -106,7 +106,7 @@ describeSoftHsm('pkcs11 faults on SoftHSM', () => {
     );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(wrong);
-    expect(r.stderr).not.toContain('99999999');
+    expect(r.stderr).not.toContain('wr0ng-PIN-x7q');
   });
 
   test('missing key label: unknown key, naming the label and how to create it', async () => {
@@ -191,7 +191,7 @@ describeSoftHsm('pkcs11 faults on SoftHSM', () => {
     await setPin('55667788', token.pin);
 
     const all = logs.lines.join('\n') + (await metrics.registry.metrics());
-    for (const secret of [token.pin, '55667788', 'bad-new-pin-0000', '99999999'])
+    for (const secret of [token.pin, '55667788', 'bad-new-pin-0000', 'wr0ng-PIN-x7q'])
       expect(all).not.toContain(secret);
   });
 });

@@ -97,7 +97,7 @@ export class SoftHsm {
       '--label',
       label,
       '--so-pin',
-      'so-pin-1234',
+      'so-pin-k8s-kms-4f1d',
       '--pin',
       pin,
     ]);

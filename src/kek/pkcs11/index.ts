@@ -23,7 +23,7 @@ export async function createProvider(
     {
       provider: 'pkcs11',
       role: deps.role,
-      key: provider.key,
+      kekName: provider.key,
       module: config.modulePath,
       pinFile: config.pinFile,
       sessions: config.sessions,

@@ -265,7 +265,7 @@ export class Pkcs11Provider implements KekProvider {
   private warnOnce(id: string, msg: string): void {
     if (this.warned.has(id)) return;
     this.warned.add(id);
-    this.logger.warn({ provider: PROVIDER, role: this.role, key: this.key }, `pkcs11: ${msg}`);
+    this.logger.warn({ provider: PROVIDER, role: this.role, kekName: this.key }, `pkcs11: ${msg}`);
   }
 
   private report(info: KeyVersionInfo): KeyVersionInfo {
@@ -286,7 +286,7 @@ export class Pkcs11Provider implements KekProvider {
     const fields = {
       provider: PROVIDER,
       role: this.role,
-      key: this.key,
+      kekName: this.key,
       version: info?.ref.version,
       state,
       detail,

@@ -64,6 +64,8 @@ export class SessionPool {
   private rejectedStamp: string | undefined;
   private readonly limit: Semaphore;
   private closed = false;
+  /** Set when the device went away: the module generation to re-initialise from. */
+  private reinitFrom: number | undefined;
 
   constructor(private readonly options: SessionPoolOptions) {
     this.token =
@@ -90,21 +92,23 @@ export class SessionPool {
         ? abortReasonToError(signal, `${what} (waiting for a session)`)
         : err;
     });
-    const work = this.options.module
-      .run(signal, async (gen) => {
-        if (signal.aborted) throw abortReasonToError(signal, what);
-        if (gen !== this.generation) this.forget(gen);
-        const session = this.checkout(gen);
-        try {
-          const value = await fn(session, this.slot as Handle);
-          this.checkin(gen, session);
-          return value;
-        } catch (err) {
-          if (needsReopen(err) || err instanceof TokenGoneError) this.broken(gen, err);
-          else this.checkin(gen, session);
-          throw err;
-        }
-      })
+    const work = this.reinitIfNeeded()
+      .then(() =>
+        this.options.module.run(signal, async (gen) => {
+          if (signal.aborted) throw abortReasonToError(signal, what);
+          if (gen !== this.generation) this.forget(gen);
+          const session = this.checkout(gen);
+          try {
+            const value = await fn(session, this.slot as Handle);
+            this.checkin(gen, session);
+            return value;
+          } catch (err) {
+            if (needsReopen(err) || err instanceof TokenGoneError) this.broken(gen, err);
+            else this.checkin(gen, session);
+            throw err;
+          }
+        }),
+      )
       .finally(release);
     return abortable(work, signal, what);
   }
@@ -141,6 +145,13 @@ export class SessionPool {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  private async reinitIfNeeded(): Promise<void> {
+    const from = this.reinitFrom;
+    if (from === undefined) return;
+    this.reinitFrom = undefined;
+    await this.options.module.reinitialize(from);
+  }
 
   private checkout(gen: number): Handle {
     const lib = this.options.module.lib;
@@ -277,12 +288,13 @@ export class SessionPool {
     if (gen !== this.generation) return;
     const code = ckrCode(err);
     this.options.logger.warn(
-      { provider: 'pkcs11', token: this.token, error: ckrName(err) },
+      { provider: 'pkcs11', hsmToken: this.token, error: ckrName(err) },
       'pkcs11 sessions lost; reopening at the next call',
     );
     this.closeAll();
-    if (err instanceof TokenGoneError || (code !== undefined && DEVICE_GONE.has(code)))
-      void this.options.module.reinitialize(gen);
+    // Re-initialised by the next call, before it looks for the token (not here: this runs inside
+    // module.run, which the re-initialisation waits for).
+    if (err instanceof TokenGoneError || (code !== undefined && DEVICE_GONE.has(code))) this.reinitFrom = gen;
   }
 
   /** The module was re-initialised: every handle of the old generation is void. */
