@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { pkcs11Schema, type Pkcs11ConfigInput } from '../../src/config/providers/pkcs11.js';
 import { createProvider, generateNextVersion } from '../../src/kek/pkcs11/index.js';
-import { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
+import type { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
 import type { Pkcs11Provider } from '../../src/kek/pkcs11/provider.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { captureLogger } from '../fakes/vault-transit/harness.js';
-import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm } from '../support/softhsm.js';
+import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm, findKeyObject, onToken } from '../support/softhsm.js';
 
 const sig = (ms = 10_000): AbortSignal => AbortSignal.timeout(ms);
 
@@ -41,40 +41,9 @@ describeSoftHsm('pkcs11 provider on SoftHSM', () => {
     providers.push(p);
     return p;
   };
-  /** Direct token access for the test's own checks (same module, separate session). */
-  const withToken = async <T>(fn: (m: Pkcs11Module, s: Buffer) => T): Promise<T> => {
-    const m = await Pkcs11Module.open(SOFTHSM_MODULE);
-    try {
-      const slot = m.lib
-        .C_GetSlotList(true)
-        .find((x) => m.lib.C_GetTokenInfo(x).label.trim() === token.label) as Buffer;
-      const s = m.lib.C_OpenSession(slot, m.api.CKF_SERIAL_SESSION | m.api.CKF_RW_SESSION);
-      try {
-        try {
-          m.lib.C_Login(s, m.api.CKU_USER, token.pin);
-        } catch {
-          // already logged in through a provider session
-        }
-        return fn(m, s);
-      } finally {
-        m.lib.C_CloseSession(s);
-      }
-    } finally {
-      await m.release();
-    }
-  };
-  const findKey = (m: Pkcs11Module, s: Buffer, label: string, version: number): Buffer => {
-    const id = Buffer.alloc(4);
-    id.writeUInt32BE(version);
-    m.lib.C_FindObjectsInit(s, [
-      { type: m.api.CKA_LABEL, value: label },
-      { type: m.api.CKA_ID, value: id },
-      { type: m.api.CKA_CLASS, value: m.api.CKO_SECRET_KEY },
-    ]);
-    const [h] = m.lib.C_FindObjects(s, 1);
-    m.lib.C_FindObjectsFinal(s);
-    return h;
-  };
+  const withToken = <T>(fn: (m: Pkcs11Module, s: Buffer) => T): Promise<T> =>
+    onToken(token.label, token.pin, fn);
+  const findKey = findKeyObject;
 
   beforeAll(async () => {
     hsm = await new SoftHsm().activate();

@@ -9,12 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { pkcs11Schema, type Pkcs11ConfigInput } from '../../src/config/providers/pkcs11.js';
 import { createProvider } from '../../src/kek/pkcs11/index.js';
-import { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
 import type { Pkcs11Provider } from '../../src/kek/pkcs11/provider.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { captureLogger } from '../fakes/vault-transit/harness.js';
 import { runCli } from '../support/plugin-process.js';
-import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm } from '../support/softhsm.js';
+import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm, onToken } from '../support/softhsm.js';
 
 const sig = (ms = 10_000): AbortSignal => AbortSignal.timeout(ms);
 
@@ -47,33 +46,11 @@ describeSoftHsm('pkcs11 faults on SoftHSM', () => {
     return m?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
   };
   /** Closes every session of the token in this process: the provider's next call must reopen. */
-  const dropSessions = async (): Promise<void> => {
-    const m = await Pkcs11Module.open(SOFTHSM_MODULE);
-    try {
-      for (const s of m.lib.C_GetSlotList(true))
-        if (m.lib.C_GetTokenInfo(s).label.trim() === token.label) m.lib.C_CloseAllSessions(s);
-    } finally {
-      await m.release();
-    }
-  };
-
+  const dropSessions = (): Promise<void> =>
+    onToken(token.label, token.pin, (m, _s, slot) => m.lib.C_CloseAllSessions(slot));
   /** C_SetPIN through this process's module (SoftHSM caches the token state per process). */
-  const setPin = async (from: string, to: string): Promise<void> => {
-    const m = await Pkcs11Module.open(SOFTHSM_MODULE);
-    try {
-      const slot = m.lib
-        .C_GetSlotList(true)
-        .find((x) => m.lib.C_GetTokenInfo(x).label.trim() === token.label) as Buffer;
-      const s = m.lib.C_OpenSession(slot, m.api.CKF_SERIAL_SESSION | m.api.CKF_RW_SESSION);
-      try {
-        m.lib.C_SetPIN(s, from, to);
-      } finally {
-        m.lib.C_CloseSession(s);
-      }
-    } finally {
-      await m.release();
-    }
-  };
+  const setPin = (from: string, to: string): Promise<void> =>
+    onToken(token.label, from, (m, s) => m.lib.C_SetPIN(s, from, to));
 
   beforeAll(async () => {
     hsm = await new SoftHsm().activate();

@@ -8,10 +8,9 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { renameSync, writeFileSync } from 'node:fs';
 import { pkcs11Schema } from '../../src/config/providers/pkcs11.js';
 import { generateNextVersion } from '../../src/kek/pkcs11/index.js';
-import { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
 import { Pkcs11Provider } from '../../src/kek/pkcs11/provider.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm } from '../support/softhsm.js';
+import { SOFTHSM_MODULE, SoftHsm, describeSoftHsm, findKeyObject, onToken } from '../support/softhsm.js';
 import { expectNoLeaks, runLeakScenario } from './scenario.js';
 
 const WRONG_PIN = 'wrong-pin-7c1e55';
@@ -26,44 +25,10 @@ describeSoftHsm('pkcs11 leaks', () => {
     pinFile: token.pinFile,
     keyLabel: 'kek',
   });
-  /** Runs `fn` on a session of the token through this process's (shared) module. */
-  const onToken = async (fn: (m: Pkcs11Module, s: Buffer, slot: Buffer) => void): Promise<void> => {
-    const m = await Pkcs11Module.open(SOFTHSM_MODULE);
-    try {
-      const slot = m.lib
-        .C_GetSlotList(true)
-        .find((x) => m.lib.C_GetTokenInfo(x).label.trim() === token.label) as Buffer;
-      const s = m.lib.C_OpenSession(slot, m.api.CKF_SERIAL_SESSION | m.api.CKF_RW_SESSION);
-      try {
-        try {
-          m.lib.C_Login(s, m.api.CKU_USER, token.pin);
-        } catch {
-          // already logged in through the plugin's sessions
-        }
-        fn(m, s, slot);
-      } finally {
-        try {
-          m.lib.C_CloseSession(s);
-        } catch {
-          // closed by C_CloseAllSessions in fn
-        }
-      }
-    } finally {
-      await m.release();
-    }
-  };
   const setDecrypt = (value: boolean) =>
-    onToken((m, s) => {
-      const id = Buffer.alloc(4);
-      id.writeUInt32BE(version);
-      m.lib.C_FindObjectsInit(s, [
-        { type: m.api.CKA_LABEL, value: 'kek' },
-        { type: m.api.CKA_ID, value: id },
-      ]);
-      const [h] = m.lib.C_FindObjects(s, 1);
-      m.lib.C_FindObjectsFinal(s);
-      m.lib.C_SetAttributeValue(s, h, [{ type: m.api.CKA_DECRYPT, value }]);
-    });
+    onToken(token.label, token.pin, (m, s) =>
+      m.lib.C_SetAttributeValue(s, findKeyObject(m, s, 'kek', version), [{ type: m.api.CKA_DECRYPT, value }]),
+    );
   let away = '';
   let dir = '';
 
@@ -101,7 +66,7 @@ describeSoftHsm('pkcs11 leaks', () => {
           name: 'sessions lost, wrong PIN in the PIN file',
           inject: async () => {
             writeFileSync(token.pinFile, `${WRONG_PIN}\n`);
-            await onToken((m, _s, slot) => m.lib.C_CloseAllSessions(slot));
+            await onToken(token.label, token.pin, (m, _s, slot) => m.lib.C_CloseAllSessions(slot));
           },
           clear: () => writeFileSync(token.pinFile, `${token.pin}\n`),
         },

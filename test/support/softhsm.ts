@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
 import { tempDir } from './plugin-process.js';
 
 export const SOFTHSM_MODULE = process.env.SOFTHSM2_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
@@ -152,4 +153,52 @@ export class SoftHsm {
   cleanup(): void {
     this.tmp.cleanup();
   }
+}
+
+/**
+ * Runs `fn` on a fresh read-write session of `tokenLabel` through this process's (shared) module,
+ * logged in unless the plugin's sessions already are. `fn` may close all sessions.
+ */
+export async function onToken<T>(
+  tokenLabel: string,
+  pin: string,
+  fn: (m: Pkcs11Module, session: Buffer, slot: Buffer) => T,
+): Promise<T> {
+  const m = await Pkcs11Module.open(SOFTHSM_MODULE);
+  try {
+    const slot = m.lib
+      .C_GetSlotList(true)
+      .find((x) => m.lib.C_GetTokenInfo(x).label.trim() === tokenLabel) as Buffer;
+    const s = m.lib.C_OpenSession(slot, m.api.CKF_SERIAL_SESSION | m.api.CKF_RW_SESSION);
+    try {
+      try {
+        m.lib.C_Login(s, m.api.CKU_USER, pin);
+      } catch {
+        // already logged in through the plugin's sessions
+      }
+      return fn(m, s, slot);
+    } finally {
+      try {
+        m.lib.C_CloseSession(s);
+      } catch {
+        // closed by fn (C_CloseAllSessions)
+      }
+    }
+  } finally {
+    await m.release();
+  }
+}
+
+/** The secret key object of version `version` of `label` (CKA_ID scheme of docs/providers/pkcs11.md). */
+export function findKeyObject(m: Pkcs11Module, s: Buffer, label: string, version: number): Buffer {
+  const id = Buffer.alloc(4);
+  id.writeUInt32BE(version);
+  m.lib.C_FindObjectsInit(s, [
+    { type: m.api.CKA_LABEL, value: label },
+    { type: m.api.CKA_ID, value: id },
+    { type: m.api.CKA_CLASS, value: m.api.CKO_SECRET_KEY },
+  ]);
+  const [h] = m.lib.C_FindObjects(s, 1);
+  m.lib.C_FindObjectsFinal(s);
+  return h;
 }

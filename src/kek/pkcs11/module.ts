@@ -11,6 +11,7 @@
  * pkcs11js is imported lazily: only a plugin configured with `provider: pkcs11` loads it.
  */
 import type * as Pkcs11js from 'pkcs11js';
+import { raceAbort } from '../../deadline.js';
 import { InvalidInputError, UnavailableError, abortReasonToError } from '../errors.js';
 
 export type Pkcs11Lib = Pkcs11js.PKCS11;
@@ -145,23 +146,9 @@ export class Pkcs11Module {
   }
 }
 
-/** Waits for `p` unless `signal` aborts first. */
+/** Waits for `p` unless `signal` aborts first (then rejects with the classified abort). */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReasonToError(signal, what));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReasonToError(signal, what));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
+  return raceAbort(p, signal, () => abortReasonToError(signal, what));
 }
 
 function firstLine(err: unknown): string {
