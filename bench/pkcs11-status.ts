@@ -7,6 +7,9 @@
  * sends sequential Status calls. Baseline: the same Status loop on B with nothing else running.
  * The same run with the `local` provider (unwrap in-process) is printed for comparison.
  *
+ * Second part, in this process, without gRPC: event-loop delay (perf_hooks) idle and while 16
+ * unwrap loops call the provider directly, which isolates the binding from the RPC work.
+ *
  *   npx tsx bench/pkcs11-status.ts [--seeds 2000] [--status 600] [--concurrency 16] [--no-local]
  */
 import { execFileSync } from 'node:child_process';
@@ -91,6 +94,96 @@ async function run(
   }
 }
 
+/** Event-loop delay idle vs 16 unwrap loops on the provider itself (no gRPC). */
+async function inProcess(conf: string, pinFile: string): Promise<void> {
+  process.env.SOFTHSM2_CONF = conf; // before the module is initialised
+  const { pkcs11Schema } = await import('../src/config/providers/pkcs11.js');
+  const { createProvider } = await import('../src/kek/pkcs11/index.js');
+  const { silentLogger } = await import('../src/observability/logger.js');
+  const { Metrics } = await import('../src/observability/metrics.js');
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const { randomBytes } = await import('node:crypto');
+  const cfg = pkcs11Schema.parse({
+    modulePath: MODULE,
+    tokenLabel: 'bench',
+    pinFile,
+    keyLabel: 'kek',
+    sessions: 4,
+  });
+  const p = await createProvider(cfg, {
+    logger: silentLogger(),
+    metrics: new Metrics({ processMetrics: false }),
+    role: 'primary',
+  });
+  const keyFile = join(tmp.path, 'inproc-kek.json');
+  execFileSync(process.execPath, [CLI, 'keygen', '--out', keyFile]);
+  const { createKekProvider } = await import('../src/kek/registry.js');
+  const local = await createKekProvider(
+    {
+      provider: 'local',
+      local: { keyFile, allowInsecurePermissions: false, createIfMissing: false, watch: false },
+    },
+    { logger: silentLogger(), metrics: new Metrics({ processMetrics: false }), role: 'primary' },
+  );
+  type Prov = typeof p;
+  const measure = async (
+    prov: Prov | undefined,
+    ms: number,
+  ): Promise<{ p50: number; p99: number; max: number; ops: number }> => {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    let stop = false;
+    let ops = 0;
+    let loops: Array<Promise<void>> = [];
+    if (prov) {
+      const v = await prov.currentVersion(AbortSignal.timeout(5000));
+      const w = await prov.wrap(randomBytes(32), v, AbortSignal.timeout(5000));
+      loops = Array.from({ length: CONC }, async () => {
+        while (!stop) {
+          await prov.unwrap(w.wrapped, w.ref, AbortSignal.timeout(5000));
+          ops += 1;
+          // like an RPC arriving: the next unwrap starts from the event loop (a provider that
+          // answers from memory would otherwise starve the loop in a microtask chain)
+          await new Promise((r) => setImmediate(r));
+        }
+      });
+    }
+    h.enable();
+    await new Promise((r) => setTimeout(r, ms));
+    stop = true;
+    h.disable();
+    await Promise.all(loops);
+    return {
+      p50: h.percentile(50) / 1e6,
+      p99: h.percentile(99) / 1e6,
+      max: h.max / 1e6,
+      ops: (ops * 1000) / ms,
+    };
+  };
+  const idle = await measure(undefined, 3000);
+  const loaded = await measure(p, 3000);
+  const control = await measure(local, 3000);
+  await local.close();
+  await p.close();
+  say(
+    '\nin-process, no gRPC: event-loop delay (ms), idle vs 16 unwrap loops on the provider (local = in-process AES control)',
+  );
+  say(
+    table(
+      ['', 'delay p50', 'delay p99', 'delay max', 'unwraps/s'],
+      [
+        ['idle', idle.p50.toFixed(2), idle.p99.toFixed(2), idle.max.toFixed(2), 0],
+        ...(
+          [
+            ['16 unwraps, pkcs11', loaded],
+            ['16 unwraps, local', control],
+          ] as const
+        ).map(([name, r]) => [name, r.p50.toFixed(2), r.p99.toFixed(2), r.max.toFixed(2), Math.round(r.ops)]),
+      ],
+    ),
+  );
+  benchLine('pkcs11-status.event-loop', { idle, pkcs11: loaded, local: control });
+}
+
 const tmp = tempDir('kkp-bench-pkcs11-');
 try {
   say(`machine: ${describeMachine()}`);
@@ -152,6 +245,7 @@ try {
     ),
   );
   for (const r of results) benchLine(`pkcs11-status.${r.provider}`, r);
+  await inProcess(env.SOFTHSM2_CONF, pinFile);
 } finally {
   tmp.cleanup();
 }
