@@ -28,7 +28,7 @@ export const pkcs11Schema = z
   .strictObject({
     /** Absolute path of the vendor's PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so. */
     modulePath: absolute('pkcs11.modulePath (the PKCS#11 module)', '/usr/lib/softhsm/libsofthsm2.so'),
-    /** CKA token label (CK_TOKEN_INFO.label) of the token holding the KEK. Set this or `slot`. */
+    /** Label of the token holding the KEK (CK_TOKEN_INFO.label, as `pkcs11-tool -L` shows it). Set this or `slot`. */
     tokenLabel: nonEmpty('pkcs11.tokenLabel (the token label)')
       .refine((s) => Buffer.byteLength(s, 'utf8') <= 32, {
         message: 'a PKCS#11 token label has at most 32 bytes',
