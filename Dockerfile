@@ -27,6 +27,8 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: the package's own `prepare` (npm run build) must not run before the sources are here.
 RUN npm ci --ignore-scripts --no-audit --no-fund
+# pkcs11js (provider: pkcs11) is an N-API addon built at install time; --ignore-scripts skipped it.
+RUN npm rebuild pkcs11js && test -f node_modules/pkcs11js/build/Release/pkcs11.node
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/postbuild.mjs scripts/postbuild.mjs
 COPY binding.gyp ./
@@ -57,6 +59,7 @@ COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /src/dist ./dist
 # Loaded from dist/server/../../build/Release (abstract sockets, unix:///@name); N-API, glibc only.
 COPY --from=build --chown=0:0 /src/build/Release/abstract_socket.node ./build/Release/abstract_socket.node
+COPY --from=build --chown=0:0 /src/node_modules/pkcs11js/build/Release/pkcs11.node ./node_modules/pkcs11js/build/Release/pkcs11.node
 COPY --chown=0:0 package.json ./package.json
 COPY --chown=0:0 proto ./proto
 ENV NODE_ENV=production

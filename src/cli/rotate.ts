@@ -11,6 +11,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, InvalidInputError } from '../errors.js';
 import { addVersion, readKeyFile, retireVersion, writeKeyFile, zeroKeyFile } from '../kek/local/keyfile.js';
+import { pkcs11Flags } from '../config/providers/pkcs11.js';
+import { addConfigFlags } from './flags.js';
+import { printPkcs11Rotation, rotatePkcs11 } from './rotate-pkcs11.js';
 
 export interface RotateResult {
   keyFile: string;
@@ -81,13 +84,14 @@ function withLock<T>(path: string, fn: () => T): T {
 }
 
 export function registerRotate(program: Command): void {
-  program
+  const cmd = program
     .command('rotate')
     .description(
       'local key file: add a new key version and make it primary (older versions stay for decryption), ' +
         'or --retire an old version. A running plugin picks it up without a restart',
     )
-    .requiredOption('--local-key-file <PATH>', 'the key file (see `keygen`)')
+    .option('--local-key-file <PATH>', 'the key file (see `keygen`)')
+    .option('--provider <NAME>', 'local (default) or pkcs11: generate the next key version in the token')
     .option(
       '--retire <VERSION>',
       'remove this old version instead (refused for the primary; data under it becomes unreadable)',
@@ -98,12 +102,25 @@ export function registerRotate(program: Command): void {
     )
     .option('--json', 'print the result as JSON')
     .action(
-      (opts: {
-        localKeyFile: string;
+      async (opts: {
+        localKeyFile?: string;
+        provider?: string;
         retire?: string;
         localAllowInsecurePermissions?: boolean;
         json?: boolean;
       }) => {
+        // --provider pkcs11: a separate path (src/cli/rotate-pkcs11.ts); the key-file code below is unchanged.
+        if (opts.provider === 'pkcs11') return rotatePkcs11Command(opts);
+        if (opts.provider !== undefined && opts.provider !== 'local')
+          throw new ConfigError(
+            '--provider',
+            `expected local or pkcs11; ${opts.provider} keys rotate in the KMS`,
+          );
+        if (opts.localKeyFile === undefined)
+          throw new ConfigError(
+            '--local-key-file',
+            'required (or --provider pkcs11 with the --pkcs11-* flags)',
+          );
         let retire: number | undefined;
         if (opts.retire !== undefined) {
           retire = Number(opts.retire);
@@ -129,4 +146,11 @@ export function registerRotate(program: Command): void {
         }
       },
     );
+  addConfigFlags(cmd, pkcs11Flags);
+}
+
+async function rotatePkcs11Command(opts: { retire?: string; json?: boolean }): Promise<void> {
+  if (opts.retire !== undefined)
+    throw new ConfigError('--retire', 'not for pkcs11: disable or delete the key object on the token');
+  printPkcs11Rotation(await rotatePkcs11(opts), opts.json === true);
 }

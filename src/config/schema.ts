@@ -9,8 +9,9 @@ import { awsFlags, awsSchema } from './providers/aws.js';
 import { gcpFlags, gcpSchema } from './providers/gcp.js';
 import { azureFlags, azureSchema } from './providers/azure.js';
 import { vaultFlags, vaultSchema } from './providers/vault.js';
+import { pkcs11Flags, pkcs11Schema } from './providers/pkcs11.js';
 
-export const PROVIDERS = ['local', 'aws', 'gcp', 'azure', 'vault'] as const;
+export const PROVIDERS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 /** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 29-byte framing. */
@@ -22,6 +23,7 @@ const providerSections = {
   gcp: gcpSchema.optional(),
   azure: azureSchema.optional(),
   vault: vaultSchema.optional(),
+  pkcs11: pkcs11Schema.optional(),
 };
 
 const providerEnum = z.enum(PROVIDERS, { error: `expected one of: ${PROVIDERS.join(', ')}` });
@@ -240,6 +242,7 @@ export const allFlags: FlagSpec[] = [
   ...gcpFlags,
   ...azureFlags,
   ...vaultFlags,
+  ...pkcs11Flags,
 ];
 
 export { bool };

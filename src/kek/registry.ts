@@ -23,5 +23,7 @@ export async function createKekProvider(selection: KekSelection, deps: ProviderD
       return (await import('./azure/index.js')).createProvider(selection.azure ?? missing(), deps);
     case 'vault':
       return (await import('./vault/index.js')).createProvider(selection.vault ?? missing(), deps);
+    case 'pkcs11':
+      return (await import('./pkcs11/index.js')).createProvider(selection.pkcs11 ?? missing(), deps);
   }
 }

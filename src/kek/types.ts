@@ -13,7 +13,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
 
-export const PROVIDER_KINDS = ['local', 'aws', 'gcp', 'azure', 'vault'] as const;
+export const PROVIDER_KINDS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
 /**
