@@ -191,7 +191,10 @@ function etcdError(err: unknown, options: EtcdOptions): Error {
   const msg = err instanceof Error ? err.message : String(err);
   const where = options.endpoints.join(',');
   let hint = 'check --etcd-endpoints and that etcd is running';
-  if (/certificate|ssl|tls|handshake|self.signed|verify/i.test(msg))
+  if (/bad certificate|alert number 42|certificate required|alert number 116/i.test(msg))
+    hint =
+      'etcd refused the client certificate: check --etcd-certfile/--etcd-keyfile (and that etcd trusts their CA)';
+  else if (/certificate|ssl|tls|handshake|self.signed|verify/i.test(msg))
     hint = 'TLS failed: check --etcd-cafile (the CA of the etcd server) and --etcd-certfile/--etcd-keyfile';
   else if (/permission|auth|unauthenticated/i.test(msg))
     hint = 'etcd refused the client: check --etcd-certfile/--etcd-keyfile';
@@ -204,7 +207,11 @@ function etcdError(err: unknown, options: EtcdOptions): Error {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0].slice(0, 300);
+  return s
+    .split('\n')[0]
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/^\d+ [A-Z_]+: /, '')
+    .slice(0, 300);
 }
 
 /** The range end that covers every key starting with `prefix` (etcd's "prefix + 1"). */
