@@ -17,7 +17,7 @@ import { ConfigError, PluginError } from '../errors.js';
 import { addConfigFlags, flagValues } from './flags.js';
 import { keygen } from './keygen.js';
 import { runDoctor } from './doctor.js';
-import { runProbe, type ProbeStep } from './probe.js';
+import { probeLoadedVersions, runProbe, type ProbeStep } from './probe.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { registerRender } from './render.js';
@@ -69,6 +69,10 @@ addConfigFlags(
     .option('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
     .option('--timeout <DURATION>', 'per-call deadline', '3s')
     .option('--expect-version <V>', 'v2, v2beta1 or any (with --socket)', 'any')
+    .option(
+      '--expect-loaded <VERSION>',
+      'with --socket: also fail unless the plugin holds this local key version (read from --health-addr, /healthz?verbose)',
+    )
     .option('--json', 'print the report as JSON'),
 ).action(async (opts: Record<string, unknown>) => {
   const timeout = String(opts.timeout);
@@ -92,12 +96,16 @@ addConfigFlags(
       throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
     steps = await runProbe({ socket, timeoutMs, expectVersion: expect as 'v2' | 'v2beta1' | 'any' });
     target = socket;
+    if (opts.healthAddr !== undefined || opts.expectLoaded !== undefined) {
+      const addr = (opts.healthAddr as string | undefined) ?? '127.0.0.1:8086';
+      steps.push(await probeLoadedVersions(addr, timeoutMs, opts.expectLoaded as string | undefined));
+    }
   } else {
     const config = loadConfig({ file: configFile, flags });
     steps = await runDoctor(config, createLogger({ level: 'silent' }), timeoutMs);
     target = configFile ?? `provider ${config.provider}`;
   }
-  const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length === 3 : true);
+  const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length >= 3 : true);
   if (opts.json) process.stdout.write(`${JSON.stringify({ ok, steps })}\n`);
   else {
     for (const s of steps)

@@ -4,7 +4,7 @@
  * Read-only use: census pages through ranges; nothing here writes.
  */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { Etcd3, type IRangeResponse } from 'etcd3';
 import { ConfigError, InvalidInputError, UnavailableError } from '../../errors.js';
 
@@ -44,11 +44,9 @@ export interface EtcdConnection {
 /** Adds kube-apiserver's etcd flags to a command. */
 export function addEtcdFlags(cmd: Command): Command {
   return cmd
-    .addOption(
-      new Option(
-        '--etcd-endpoints <URLS>',
-        'etcd endpoints, comma separated (as kube-apiserver --etcd-servers), e.g. https://127.0.0.1:2379',
-      ).env('ETCDCTL_ENDPOINTS'),
+    .option(
+      '--etcd-endpoints <URLS>',
+      'etcd endpoints, comma separated (as kube-apiserver --etcd-servers), e.g. https://127.0.0.1:2379',
     )
     .option('--etcd-cafile <FILE>', 'CA bundle that signed the etcd server certificate')
     .option('--etcd-certfile <FILE>', 'client certificate for etcd (with --etcd-keyfile)')
