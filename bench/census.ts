@@ -5,6 +5,7 @@
  * peak RSS. Repeated at two sizes so the memory bound shows (peak RSS should not grow with N).
  *
  *   npx tsx bench/census.ts [--sizes 10000,100000] [--repeats 3] [--page-size 500] [--value-bytes 400]
+ *                           [--max-old-space MB]   (run census with a capped V8 heap: proves the bound)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ const sizes = args.list('sizes', '10000,100000').map(Number);
 const repeats = args.number('repeats', 3);
 const pageSize = args.number('page-size', 500);
 const valueBytes = args.number('value-bytes', 400);
+const maxOldSpace = args.number('max-old-space', 0);
 
 /** Writes `n` objects: 80 % KMS v2 secrets, 10 % identity configmaps, 10 % aescbc configmaps. */
 async function fill(
@@ -74,6 +76,7 @@ function runCensus(endpoint: string): Run {
       '-f',
       'TIME %M %e',
       process.execPath,
+      ...(maxOldSpace > 0 ? [`--max-old-space-size=${maxOldSpace}`] : []),
       CLI,
       'census',
       '--etcd-endpoints',
@@ -102,6 +105,7 @@ async function main(): Promise<void> {
   execFileSync('test', ['-f', CLI]);
   say(describeMachine());
   say(`load average at start: ${loadAvg()}`);
+  if (maxOldSpace > 0) say(`census runs with --max-old-space-size=${maxOldSpace}`);
   const dir = tempDir('kkp-bench-census-');
   const keyFile = join(dir.path, 'kek.json');
   keygen(keyFile);
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
         const run = runCensus(etcd.endpoint);
         if (run.total !== n) throw new Error(`census counted ${run.total}, expected ${n}`);
         runs.push(run);
-        benchLine('census', { objects: n, pageSize, valueBytes, ...run });
+        benchLine('census', { objects: n, pageSize, valueBytes, maxOldSpace, ...run });
       }
       rows.push([
         n,

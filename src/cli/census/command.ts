@@ -60,7 +60,7 @@ export function formatCensus(report: CensusReport, checks: CensusCheck[] = []): 
   );
   const secs = (report.elapsedMs / 1000).toFixed(1);
   lines.push(
-    `${report.interrupted ? 'INTERRUPTED: partial counts, ' : ''}${report.total} objects in ${report.resources.length} resources, ` +
+    `${report.interrupted ? 'INTERRUPTED: partial counts, ' : ''}${report.total} objects in ${report.resources.length} ${report.resources.length === 1 ? 'resource' : 'resources'}, ` +
       `${secs} s (${report.objectsPerSecond}/s), etcd revision ${report.revision}`,
   );
   for (const c of checks) lines.push(formatCheck(c));
