@@ -35,6 +35,9 @@ describeEtcd('census and rotate --retire through the CLI', () => {
     etcd.pki!.file('client.key'),
   ];
 
+  const census = (extra: string[]): ReturnType<typeof runCli> =>
+    runCli(['census', ...etcdFlags(), '--encryption-config', encCfg, ...extra]);
+
   async function putAll(n: number, resource: string, value: (k: string, i: number) => Buffer): Promise<void> {
     const c = etcd.client();
     try {
@@ -108,43 +111,15 @@ describeEtcd('census and rotate --retire through the CLI', () => {
   it(
     'census exit codes: --fail-if-version, --expect-key-id, --can-retire exit 3 with counts',
     async () => {
-      const fail = await runCli([
-        'census',
-        ...etcdFlags(),
-        '--encryption-config',
-        encCfg,
-        '--fail-if-version',
-        '1',
-      ]);
+      const fail = await census(['--fail-if-version', '1']);
       expect(fail.code).toBe(3);
       expect(fail.stdout).toContain('FAIL: 15 objects are still under 1 (secrets=12, configmaps=3)');
-      const expectId = await runCli([
-        'census',
-        ...etcdFlags(),
-        '--encryption-config',
-        encCfg,
-        '--expect-key-id',
-        keyIdV2,
-      ]);
+      const expectId = await census(['--expect-key-id', keyIdV2]);
       expect(expectId.code).toBe(3);
-      const canRetire = await runCli([
-        'census',
-        ...etcdFlags(),
-        '--encryption-config',
-        encCfg,
-        '--can-retire',
-        '1',
-      ]);
+      const canRetire = await census(['--can-retire', '1']);
       expect(canRetire.code).toBe(3);
       expect(canRetire.stdout).toContain('REFUSED: 1 cannot be retired: 15 objects are still under it');
-      const ok = await runCli([
-        'census',
-        ...etcdFlags(),
-        '--encryption-config',
-        encCfg,
-        '--fail-if-version',
-        '7',
-      ]);
+      const ok = await census(['--fail-if-version', '7']);
       expect(ok.code).toBe(0);
       const bad = await runCli(['census', ...etcdFlags()]);
       expect(bad.code).toBe(2);
@@ -184,14 +159,7 @@ describeEtcd('census and rotate --retire through the CLI', () => {
       // what reencrypt does through the API: the apiserver rewrites each object under the current key_id
       await putAll(12, 'secrets', (k, i) => writer.value(k, secretObject(`s${i}`)));
       await putAll(3, 'configmaps', (k, i) => writer.value(k, secretObject(`c${i}`, 'ConfigMap')));
-      const expectId = await runCli([
-        'census',
-        ...etcdFlags(),
-        '--encryption-config',
-        encCfg,
-        '--expect-key-id',
-        keyIdV2,
-      ]);
+      const expectId = await census(['--expect-key-id', keyIdV2]);
       expect(expectId.code).toBe(0);
       expect(expectId.stdout).toContain(`OK: every object is under key_id ${keyIdV2}`);
       const retired = await runCli([

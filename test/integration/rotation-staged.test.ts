@@ -23,6 +23,10 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** `probe --expect-loaded 2` against one running plugin and its health port. */
+const expectLoaded2 = (endpoint: string, port: number): ReturnType<typeof runCli> =>
+  runCli(['probe', '--socket', endpoint, '--health-addr', `127.0.0.1:${port}`, '--expect-loaded', '2']);
+
 describe('rotate --stage / --promote with running plugins', () => {
   it('a staged version is loaded everywhere but written nowhere until promoted', async () => {
     const keyA = h.newKeyFile('kek-a.json');
@@ -41,38 +45,14 @@ describe('rotate --stage / --promote with running plugins', () => {
     expect(staged.stdout).toContain('probe --expect-loaded 2');
 
     // node A holds version 2 (staged); node B's copy has not been updated yet
-    let probeA = await runCli([
-      'probe',
-      '--socket',
-      a.endpoint,
-      '--health-addr',
-      `127.0.0.1:${portA}`,
-      '--expect-loaded',
-      '2',
-    ]);
+    let probeA = await expectLoaded2(a.endpoint, portA);
     for (let i = 0; i < 40 && probeA.code !== 0; i++) {
       await sleep(100);
-      probeA = await runCli([
-        'probe',
-        '--socket',
-        a.endpoint,
-        '--health-addr',
-        `127.0.0.1:${portA}`,
-        '--expect-loaded',
-        '2',
-      ]);
+      probeA = await expectLoaded2(a.endpoint, portA);
     }
     expect(probeA.code).toBe(0);
     expect(probeA.stdout).toMatch(/PASS kek-versions .*version 2 loaded \(write 1, staged 2\)/);
-    const probeB = await runCli([
-      'probe',
-      '--socket',
-      b.endpoint,
-      '--health-addr',
-      `127.0.0.1:${portB}`,
-      '--expect-loaded',
-      '2',
-    ]);
+    const probeB = await expectLoaded2(b.endpoint, portB);
     expect(probeB.code).toBe(1);
     expect(probeB.stdout).toMatch(/FAIL kek-versions .*version 2 is NOT loaded \(write 1\)/);
 
