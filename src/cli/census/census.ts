@@ -6,7 +6,14 @@
  * runCensus() is the core `census`, `rotate --retire` and `reencrypt --verify` share.
  */
 import { InvalidInputError } from '../../errors.js';
-import { connectEtcd, prefixEnd, type EtcdConnection, type EtcdOptions } from '../etcd/connect.js';
+import {
+  connectEtcd,
+  EtcdCompactedError,
+  prefixEnd,
+  type EtcdConnection,
+  type EtcdOptions,
+  type EtcdPage,
+} from '../etcd/connect.js';
 import { classifyValue, type Classification, type Protection } from './classify.js';
 import {
   expandResources,
@@ -37,8 +44,14 @@ export interface CensusResource {
 
 export interface CensusReport {
   etcdPrefix: string;
-  /** etcd store revision every page was read at. */
+  /** etcd store revision the pages were read at (the last one, if compaction forced a move). */
   revision: string;
+  /**
+   * Set when etcd compacted the pass's revision midway (kube-apiserver compacts every 5 minutes):
+   * the remaining pages were read at a newer revision. Every key is still counted once, later keys
+   * in their newer state.
+   */
+  movedFromRevision?: string;
   resources: CensusResource[];
   groups: CensusGroup[];
   total: number;
@@ -163,7 +176,24 @@ export async function runCensus(options: CensusOptions): Promise<CensusReport> {
       undefined,
       true,
     );
-    const revision = first.revision;
+    let revision = first.revision;
+    let movedFromRevision: string | undefined;
+    type Page = EtcdPage;
+    /** A page at the pass's revision; if etcd compacted it meanwhile, at the newest one from then on. */
+    const rangeAt = async (start: Buffer, end: Buffer, limit: number, keysOnly?: boolean): Promise<Page> => {
+      const at = revision;
+      try {
+        return await conn.range(start, end, limit, at, keysOnly);
+      } catch (err) {
+        if (!(err instanceof EtcdCompactedError)) throw err;
+        const page = await conn.range(start, end, limit, undefined, keysOnly);
+        if (revision === at) {
+          movedFromRevision ??= at;
+          revision = page.revision;
+        }
+        return page;
+      }
+    };
 
     const resources: CensusResource[] = targets.map((t) => ({
       resource: t.resource,
@@ -172,7 +202,7 @@ export async function runCensus(options: CensusOptions): Promise<CensusReport> {
     }));
     if (options.onTotal) {
       let total = 0;
-      for (const r of resources) total += await countKeys(conn, r.keyPrefix, revision);
+      for (const r of resources) total += await countKeys(rangeAt, r.keyPrefix);
       options.onTotal(total);
     }
 
@@ -186,19 +216,14 @@ export async function runCensus(options: CensusOptions): Promise<CensusReport> {
       }
       const startKey = Buffer.from(r.keyPrefix);
       const end = prefixEnd(startKey);
-      let next: Promise<Awaited<ReturnType<EtcdConnection['range']>>> | undefined = conn.range(
-        startKey,
-        end,
-        pageSize,
-        revision,
-      );
+      let next: Promise<Page> | undefined = rangeAt(startKey, end, pageSize);
       while (next) {
         const page = await next;
         next = undefined;
         if (page.more && page.kvs.length > 0) {
           const last = page.kvs[page.kvs.length - 1].key;
           // read the next page while this one is classified
-          next = conn.range(Buffer.concat([last, Buffer.from([0])]), end, pageSize, revision);
+          next = rangeAt(Buffer.concat([last, Buffer.from([0])]), end, pageSize);
           next.catch(() => undefined); // awaited on the next turn; avoid an unhandled rejection meanwhile
         }
         for (const kv of page.kvs) {
@@ -233,6 +258,7 @@ export async function runCensus(options: CensusOptions): Promise<CensusReport> {
     return {
       etcdPrefix: prefix,
       revision,
+      ...(movedFromRevision !== undefined ? { movedFromRevision } : {}),
       resources,
       groups: [...groups.values()],
       total,
@@ -245,14 +271,17 @@ export async function runCensus(options: CensusOptions): Promise<CensusReport> {
   }
 }
 
-async function countKeys(conn: EtcdConnection, keyPrefix: string, revision: string): Promise<number> {
+async function countKeys(
+  rangeAt: (start: Buffer, end: Buffer, limit: number, keysOnly?: boolean) => Promise<EtcdPage>,
+  keyPrefix: string,
+): Promise<number> {
   // keys-only pages: counts without transferring values (etcd3's count_only is not exposed by range())
   const start = Buffer.from(keyPrefix);
   const end = prefixEnd(start);
   let cursor: Buffer = start;
   let n = 0;
   for (;;) {
-    const page = await conn.range(cursor, end, 10_000, revision, true);
+    const page = await rangeAt(cursor, end, 10_000, true);
     n += page.kvs.length;
     if (!page.more || page.kvs.length === 0) return n;
     cursor = Buffer.concat([page.kvs[page.kvs.length - 1].key, Buffer.from([0])]);

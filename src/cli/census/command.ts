@@ -61,7 +61,10 @@ export function formatCensus(report: CensusReport, checks: CensusCheck[] = []): 
   const secs = (report.elapsedMs / 1000).toFixed(1);
   lines.push(
     `${report.interrupted ? 'INTERRUPTED: partial counts, ' : ''}${report.total} objects in ${report.resources.length} ${report.resources.length === 1 ? 'resource' : 'resources'}, ` +
-      `${secs} s (${report.objectsPerSecond}/s), etcd revision ${report.revision}`,
+      `${secs} s (${report.objectsPerSecond}/s), etcd revision ${report.revision}` +
+      (report.movedFromRevision
+        ? ` (revision ${report.movedFromRevision} was compacted during the pass; later pages read at the newer one)`
+        : ''),
   );
   for (const c of checks) lines.push(formatCheck(c));
   return `${lines.join('\n')}\n`;

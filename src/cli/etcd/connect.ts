@@ -203,6 +203,9 @@ function quietIpServername(): void {
   });
 }
 
+/** A read at a revision etcd has compacted away (kube-apiserver compacts every 5 minutes). */
+export class EtcdCompactedError extends InvalidInputError {}
+
 function etcdError(err: unknown, options: EtcdOptions): Error {
   const msg = err instanceof Error ? err.message : String(err);
   const where = options.endpoints.join(',');
@@ -215,9 +218,7 @@ function etcdError(err: unknown, options: EtcdOptions): Error {
   else if (/permission|auth|unauthenticated/i.test(msg))
     hint = 'etcd refused the client: check --etcd-certfile/--etcd-keyfile';
   else if (/compacted/i.test(msg)) {
-    return new InvalidInputError(
-      `etcd ${where}: the revision this pass started at was compacted while reading; run it again`,
-    );
+    return new EtcdCompactedError(`etcd ${where}: the requested revision has been compacted`);
   }
   return new UnavailableError(`etcd ${where}: ${firstLine(msg)} (${hint})`);
 }
