@@ -5,6 +5,7 @@
  * under the new one; `--force` overrides with warnings.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keygen } from '../../src/cli/keygen.js';
@@ -12,7 +13,7 @@ import { rotateKeyFile } from '../../src/cli/rotate.js';
 import { KmsV2Writer, identityValue, secretObject } from '../support/apiserver-values.js';
 import { describeEtcd } from '../support/describe-etcd.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { runCli, tempDir } from '../support/plugin-process.js';
+import { CLI, runCli, tempDir } from '../support/plugin-process.js';
 
 const T = 60_000;
 
@@ -104,6 +105,33 @@ describeEtcd('census and rotate --retire through the CLI', () => {
         expect.objectContaining({ resource: 'secrets', count: 12 }),
         expect.objectContaining({ resource: 'deployments.apps', count: 2 }),
       ]);
+    },
+    T,
+  );
+
+  it(
+    'on a terminal, census draws a progress bar (count, rate) on stderr',
+    async () => {
+      // a pseudo-terminal through util-linux `script`; skipped where it is missing
+      const script = spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).stdout.trim();
+      if (!script) return;
+      const cmd = [
+        process.execPath,
+        CLI,
+        'census',
+        ...etcdFlags(),
+        '--encryption-config',
+        encCfg,
+        '--page-size',
+        '2',
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const r = spawnSync(script, ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('\r\x1b[2Kcensus [');
+      expect(r.stdout).toMatch(/census \[#+\] 15\/15 100\.0% [\d.k]+\/s in \d+s/);
+      expect(r.stdout).toContain('15 objects in 2 resources');
     },
     T,
   );
