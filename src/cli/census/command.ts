@@ -169,7 +169,8 @@ export async function censusWithProgress(
       ...selection,
       pageSize,
       signal: abort.signal,
-      onTotal: (t) => progress.setTotal(t),
+      // the total (a keys-only pass) is only worth its cost when a bar shows it
+      ...(progress.mode === 'bar' ? { onTotal: (t: number) => progress.setTotal(t) } : {}),
       onProgress: (n, resource) => progress.tick(n, { resource }),
     });
     progress.done();
