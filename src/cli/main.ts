@@ -10,13 +10,14 @@
  *   rotate            add / retire local key versions
  *   inspect           show what protects an etcd value (no secrets)
  *   decrypt-etcd-value  break-glass decryption of an etcd value (disaster recovery)
+ *   census            count etcd objects per resource × protection (read-only)
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
 import { addConfigFlags, flagValues } from './flags.js';
 import { keygen } from './keygen.js';
 import { emptyPreflightReport, runDoctor, type PreflightReport } from './doctor.js';
-import { runProbe, type ProbeStep } from './probe.js';
+import { probeLoadedVersions, runProbe, type ProbeStep } from './probe.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { registerRender } from './render.js';
@@ -26,6 +27,7 @@ import { parseDuration } from '../config/fields.js';
 import { registerRotate } from './rotate.js';
 import { registerInspect } from './inspect.js';
 import { registerDecryptEtcdValue } from './decrypt-etcd-value.js';
+import { registerCensus } from './census/command.js';
 
 const program = new Command();
 program
@@ -67,6 +69,10 @@ addConfigFlags(
     .option('--socket <ENDPOINT>', 'plugin endpoint, unix:///path.sock or unix:///@name')
     .option('--timeout <DURATION>', 'per-call deadline', '3s')
     .option('--expect-version <V>', 'v2, v2beta1 or any (with --socket)', 'any')
+    .option(
+      '--expect-loaded <VERSION>',
+      'with --socket: also fail unless the plugin holds this local key version (read from --health-addr, /healthz?verbose)',
+    )
     .option('--json', 'print the report as JSON'),
 ).action(async (opts: Record<string, unknown>) => {
   const timeout = String(opts.timeout);
@@ -91,13 +97,17 @@ addConfigFlags(
       throw new ConfigError('--expect-version', 'expected v2, v2beta1 or any');
     steps = await runProbe({ socket, timeoutMs, expectVersion: expect as 'v2' | 'v2beta1' | 'any' });
     target = socket;
+    if (opts.healthAddr !== undefined || opts.expectLoaded !== undefined) {
+      const addr = (opts.healthAddr as string | undefined) ?? '127.0.0.1:8086';
+      steps.push(await probeLoadedVersions(addr, timeoutMs, opts.expectLoaded as string | undefined));
+    }
   } else {
     const config = loadConfig({ file: configFile, flags });
     report = emptyPreflightReport(config.provider);
     steps = await runDoctor(config, createLogger({ level: 'silent' }), timeoutMs, report);
     target = configFile ?? `provider ${config.provider}`;
   }
-  const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length === 3 : true);
+  const ok = steps.length > 0 && steps.every((s) => s.ok) && (socket ? steps.length >= 3 : true);
   if (opts.json) process.stdout.write(`${JSON.stringify({ ok, ...report, steps })}\n`);
   else {
     for (const s of steps)
@@ -113,6 +123,7 @@ registerRender(program);
 registerRotate(program);
 registerInspect(program);
 registerDecryptEtcdValue(program);
+registerCensus(program);
 
 program
   .command('version')

@@ -87,3 +87,40 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeStep[]> {
     client.close();
   }
 }
+
+/**
+ * The key versions a running plugin holds, from its `/healthz?verbose` (`kek-versions` check).
+ * With `expectLoaded`, fails unless that version is loaded (e.g. staged on every node before
+ * `rotate --promote`).
+ */
+export async function probeLoadedVersions(
+  healthAddr: string,
+  timeoutMs: number,
+  expectLoaded?: string,
+): Promise<ProbeStep> {
+  const t = Date.now();
+  const url = `http://${healthAddr}/healthz?verbose`;
+  const done = (ok: boolean, detail: string): ProbeStep => ({
+    name: 'kek-versions',
+    ok,
+    detail,
+    ms: Date.now() - t,
+  });
+  let body: string;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    body = await res.text();
+  } catch (err) {
+    return done(false, `cannot read ${url}: ${(err as Error).message} (check --health-addr)`);
+  }
+  const line = body.split('\n').find((l) => l.startsWith('[+]kek-versions ok: loaded: '));
+  if (!line) return done(false, `${url} lists no kek-versions (the plugin holds no local key versions)`);
+  const loaded = line.slice('[+]kek-versions ok: loaded: '.length).replace(/ \(\d+s ago\)$/, '');
+  if (expectLoaded !== undefined) {
+    const versions = loaded.split(',').flatMap((p) => p.trim().split(' ').slice(1));
+    if (!versions.includes(expectLoaded))
+      return done(false, `version ${expectLoaded} is NOT loaded (${loaded})`);
+    return done(true, `version ${expectLoaded} loaded (${loaded})`);
+  }
+  return done(true, loaded);
+}

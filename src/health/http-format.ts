@@ -3,6 +3,7 @@
  *
  *   ok                                   (success, not verbose)
  *   [+]ping ok                           (verbose, one line per check)
+ *   [+]kek-versions ok: loaded: write 2, staged 3   (verbose: an ok check's note, if any)
  *   [-]kek failed: probe failed (unavailable) 75s ago
  *   healthz check failed
  *
@@ -49,7 +50,11 @@ export function renderChecks(
       c.ageSeconds !== undefined && Number.isFinite(c.ageSeconds)
         ? ` (${Math.max(0, Math.round(c.ageSeconds))}s ago)`
         : '';
-    if (c.ok) return opts.verbose ? `[+]${name} ok${age}` : `[+]${name} ok`;
+    if (c.ok) {
+      if (!opts.verbose) return `[+]${name} ok`;
+      const info = sanitizeReason(c.reason);
+      return `[+]${name} ok${info ? `: ${info}` : ''}${age}`;
+    }
     // Like kube-apiserver: the reason is shown only when asked for (?verbose).
     const reason = opts.verbose ? sanitizeReason(c.reason) || 'not ok' : 'reason withheld';
     return `[-]${name} failed: ${reason}${opts.verbose ? age : ''}`;

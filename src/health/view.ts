@@ -4,14 +4,27 @@
  */
 import type { HealthCheck, HealthView } from './http.js';
 import type { KekWatcher } from './watcher.js';
+import type { LoadedVersion } from '../kek/types.js';
 
 export interface HealthViewSources {
   watcher: KekWatcher;
   server: { inFlightCalls: number };
+  /** Key versions held in memory (local key file), shown as the `kek-versions` check. */
+  loadedVersions?: () => LoadedVersion[] | undefined;
   now?: () => number;
 }
 
-export function createHealthView({ watcher, now = Date.now }: HealthViewSources): HealthView {
+/** "write 3, decrypt 1 2, staged 4" */
+export function describeLoaded(versions: readonly LoadedVersion[]): string {
+  const parts: string[] = [];
+  for (const use of ['write', 'decrypt', 'staged'] as const) {
+    const vs = versions.filter((v) => v.use === use).map((v) => v.version);
+    if (vs.length > 0) parts.push(`${use} ${vs.join(' ')}`);
+  }
+  return parts.join(', ');
+}
+
+export function createHealthView({ watcher, loadedVersions, now = Date.now }: HealthViewSources): HealthView {
   return {
     live: () => ({ ok: true }),
     ready: () => {
@@ -41,6 +54,10 @@ export function createHealthView({ watcher, now = Date.now }: HealthViewSources)
           ageSeconds: age(s.lastGoodProbeAt),
         },
       ];
+      const loaded = loadedVersions?.();
+      if (loaded && loaded.length > 0) {
+        checks.push({ name: 'kek-versions', ok: true, reason: `loaded: ${describeLoaded(loaded)}` });
+      }
       if (s.rollbackRefused) {
         checks.push({
           name: 'kek-rollback',

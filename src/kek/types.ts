@@ -123,8 +123,21 @@ export interface KekProvider {
    */
   onChangeHint?(listener: () => void): void;
 
+  /**
+   * Optional: the key versions this process holds in memory (no I/O), for /healthz?verbose, the
+   * kms_plugin_kek_versions_loaded metric and `probe`. Implemented where versions are local
+   * (the key file); cloud KMSs hold no versions in the plugin.
+   */
+  loadedVersions?(): LoadedVersion[];
+
   /** Release clients, timers and watchers. */
   close(): Promise<void>;
+}
+
+/** One loaded key version: `write` wraps new DEKs, `decrypt` only unwraps, `staged` awaits promotion. */
+export interface LoadedVersion {
+  version: string;
+  use: 'write' | 'decrypt' | 'staged';
 }
 
 /** What the registry hands a provider factory. */

@@ -22,6 +22,12 @@ export interface ProviderMetrics {
   credentialRenewals: Counter<'provider' | 'outcome'>;
   /** Credential files re-read after they changed on disk, by outcome (ok | error). */
   credentialReloads: Counter<'provider' | 'outcome'>;
+  /** The key versions a provider holds (local key files), replacing what it reported before. */
+  reportLoadedVersions?(
+    provider: string,
+    role: string,
+    versions: ReadonlyArray<{ version: string; use: string }>,
+  ): void;
 }
 
 export class Metrics implements ProviderMetrics {
@@ -52,6 +58,11 @@ export class Metrics implements ProviderMetrics {
   readonly lastGoodProbe: Gauge;
   readonly secondsSinceGoodProbe: Gauge;
   readonly probes: Counter<'outcome'>;
+  readonly kekVersionsLoaded: Gauge<'provider' | 'role' | 'version' | 'use'>;
+  private readonly loadedVersions = new Map<
+    string,
+    { provider: string; role: string; versions: Array<{ version: string; use: string }> }
+  >();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -223,6 +234,30 @@ export class Metrics implements ProviderMetrics {
       help: 'Background KEK probes, by outcome.',
       labelNames: ['outcome'],
       ...r,
+    });
+    const loaded = this.loadedVersions;
+    this.kekVersionsLoaded = new Gauge({
+      name: 'kms_plugin_kek_versions_loaded',
+      help: 'Key versions this plugin holds (local key file): 1 per version, use=write|decrypt|staged. Check every replica has a staged version before promoting it.',
+      labelNames: ['provider', 'role', 'version', 'use'],
+      collect() {
+        this.reset();
+        for (const { provider, role, versions } of loaded.values())
+          for (const v of versions) this.set({ provider, role, version: v.version, use: v.use }, 1);
+      },
+      ...r,
+    });
+  }
+
+  reportLoadedVersions(
+    provider: string,
+    role: string,
+    versions: ReadonlyArray<{ version: string; use: string }>,
+  ): void {
+    this.loadedVersions.set(`${provider}\0${role}`, {
+      provider,
+      role,
+      versions: versions.map((v) => ({ ...v })),
     });
   }
 

@@ -77,9 +77,14 @@ describe('KEK rotation (local key file, real plugin processes)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('is the primary');
 
-    const retired = await runCli(['rotate', '--local-key-file', keyFile, '--retire', '1']);
+    // Without etcd flags (no census possible) retirement is refused unless forced.
+    const unchecked = await runCli(['rotate', '--local-key-file', keyFile, '--retire', '1']);
+    expect(unchecked.code).toBe(2);
+    expect(unchecked.stderr).toContain('runs a census first');
+    const retired = await runCli(['rotate', '--local-key-file', keyFile, '--retire', '1', '--force']);
     expect(retired.code).toBe(0);
     expect(retired.stdout).toContain('retired version 1');
+    expect(retired.stderr).toContain('backups');
     const doc = JSON.parse(readFileSync(keyFile, 'utf8')) as {
       primary: number;
       keys: Array<{ version: number }>;

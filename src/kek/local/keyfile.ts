@@ -4,6 +4,11 @@
  *   {"kind":"k8s-kms-plugin/local-kek","formatVersion":1,"id":"<uuid>","primary":2,
  *    "keys":[{"version":1,"created":"<ISO>","key":"<base64>"}, {"version":2,...}]}
  *
+ * A key may be `"staged": true` (`rotate --stage`): every plugin loads it and decrypts with it,
+ * none wraps with it until `rotate --promote` makes it primary. A file with a staged key is written
+ * as formatVersion 2, so an older plugin (which would wrap with the newest version) refuses the
+ * new file and keeps its loaded keys instead of writing with a version other nodes may lack.
+ *
  * `id` names the key file (a random UUID made at keygen); it goes into KEK references so two
  * different key files never collide, and two plugin processes on the same file agree.
  * The file holds key material: mode 0600, written atomically (temp file + fsync + rename).
@@ -30,6 +35,8 @@ export interface LocalKey {
   version: number;
   created: string;
   key: Buffer;
+  /** Loaded for decryption everywhere, not yet used for writes (rotate --stage). */
+  staged?: boolean;
 }
 
 export interface KeyFile {
@@ -48,10 +55,56 @@ export function generateKeyFile(now = new Date()): KeyFile {
 
 /** Adds a new version and makes it primary (what `rotate` does). Returns the new version number. */
 export function addVersion(file: KeyFile, now = new Date()): number {
+  const staged = file.keys.find((k) => k.staged);
+  if (staged)
+    throw new InvalidInputError(
+      `version ${staged.version} is staged: promote it (rotate --promote ${staged.version}) instead of adding another`,
+    );
   const version = Math.max(0, ...file.keys.map((k) => k.version)) + 1;
   file.keys.push({ version, created: now.toISOString(), key: randomBytes(32) });
   file.primary = version;
   return version;
+}
+
+/**
+ * Adds a new version that is loaded for decryption but not written with (`rotate --stage`).
+ * Returns the new version number. At most one staged version at a time.
+ */
+export function stageVersion(file: KeyFile, now = new Date()): number {
+  const staged = file.keys.filter((k) => k.staged).map((k) => k.version);
+  if (staged.length > 0) {
+    throw new InvalidInputError(
+      `version ${staged.join(', ')} is already staged: promote it (rotate --promote ${staged[0]}) or retire it first`,
+    );
+  }
+  const version = Math.max(0, ...file.keys.map((k) => k.version)) + 1;
+  file.keys.push({ version, created: now.toISOString(), key: randomBytes(32), staged: true });
+  return version;
+}
+
+/**
+ * Makes a version primary (`rotate --promote V`), normally the staged one. Refuses a version older
+ * than the primary: a key_id must never go back.
+ */
+export function promoteVersion(file: KeyFile, version: number): void {
+  const key = file.keys.find((k) => k.version === version);
+  if (!key)
+    throw new InvalidInputError(
+      `version ${version} is not in the key file (have: ${file.keys.map((k) => k.version).join(', ')})`,
+    );
+  if (file.primary === version && !key.staged)
+    throw new InvalidInputError(`version ${version} is already the primary`);
+  if (version < file.primary)
+    throw new InvalidInputError(
+      `version ${version} is older than the primary (${file.primary}): a key_id never goes back; stage a new version instead`,
+    );
+  delete key.staged;
+  file.primary = version;
+}
+
+/** The version the plugin wraps with: the newest version that is not staged. */
+export function newestWritable(file: KeyFile): LocalKey {
+  return file.keys.filter((k) => !k.staged).reduce((a, b) => (b.version > a.version ? b : a));
 }
 
 /**
@@ -65,8 +118,8 @@ export function retireVersion(file: KeyFile, version: number): void {
       `version ${version} is the primary: rotate to a new version first, then retire it after re-encrypting`,
     );
   }
-  const newest = Math.max(...file.keys.map((k) => k.version));
-  if (version > file.primary && file.keys.some((k) => k.version === version)) {
+  const newest = newestWritable(file).version;
+  if (version > file.primary && file.keys.some((k) => k.version === version && !k.staged)) {
     throw new InvalidInputError(
       `version ${version} is newer than the primary (${file.primary}) and the plugin wraps with the newest version (${newest}): ` +
         `run \`rotate\` first (it adds a newer primary), then retire ${version} once no data needs it`,
@@ -85,10 +138,15 @@ export function serializeKeyFile(file: KeyFile): string {
   return `${JSON.stringify(
     {
       kind: KEYFILE_KIND,
-      formatVersion: 1,
+      formatVersion: file.keys.some((k) => k.staged) ? 2 : 1,
       id: file.id,
       primary: file.primary,
-      keys: file.keys.map((k) => ({ version: k.version, created: k.created, key: k.key.toString('base64') })),
+      keys: file.keys.map((k) => ({
+        version: k.version,
+        created: k.created,
+        key: k.key.toString('base64'),
+        ...(k.staged ? { staged: true } : {}),
+      })),
     },
     null,
     2,
@@ -110,7 +168,7 @@ export function parseKeyFile(text: string, path: string): KeyFile {
   if (typeof doc !== 'object' || doc === null) return bad('not a JSON object');
   const o = doc as Record<string, unknown>;
   if (o.kind !== KEYFILE_KIND) bad(`"kind" must be "${KEYFILE_KIND}"`);
-  if (o.formatVersion !== 1) bad('unsupported "formatVersion" (expected 1)');
+  if (o.formatVersion !== 1 && o.formatVersion !== 2) bad('unsupported "formatVersion" (expected 1 or 2)');
   if (typeof o.id !== 'string' || !/^[A-Za-z0-9-]{8,64}$/.test(o.id))
     bad('"id" must be the UUID keygen wrote');
   if (!Array.isArray(o.keys) || o.keys.length === 0) bad('"keys" must list at least one key');
@@ -126,10 +184,19 @@ export function parseKeyFile(text: string, path: string): KeyFile {
     const key = Buffer.from(k.key as string, 'base64');
     if (key.length !== 32) bad(`keys[${i}].key must be 32 bytes (base64 of a 256-bit key)`);
     if (keys.some((x) => x.version === k.version)) bad(`version ${String(k.version)} appears twice`);
-    keys.push({ version: k.version as number, created: k.created as string, key });
+    if (k.staged !== undefined && typeof k.staged !== 'boolean')
+      bad(`keys[${i}].staged must be true or false`);
+    keys.push({
+      version: k.version as number,
+      created: k.created as string,
+      key,
+      ...(k.staged === true ? { staged: true } : {}),
+    });
   }
   if (typeof o.primary !== 'number' || !keys.some((k) => k.version === o.primary))
     bad('"primary" must name one of the versions in "keys"');
+  if (keys.some((k) => k.staged && k.version === o.primary))
+    bad('the primary version cannot be staged (use `rotate --promote`)');
   return { id: o.id as string, primary: o.primary as number, keys };
 }
 

@@ -16,8 +16,15 @@ import {
   UnknownKeyError,
   abortReasonToError,
 } from '../errors.js';
-import type { KekProvider, KekRef, KeyVersionInfo, ProviderDeps, WrapResult } from '../types.js';
-import { readKeyFile, zeroKeyFile, type KeyFile, type LocalKey } from './keyfile.js';
+import type {
+  KekProvider,
+  KekRef,
+  KeyVersionInfo,
+  LoadedVersion,
+  ProviderDeps,
+  WrapResult,
+} from '../types.js';
+import { newestWritable, readKeyFile, zeroKeyFile, type KeyFile, type LocalKey } from './keyfile.js';
 
 const AAD_PREFIX = 'k8s-kms-plugin/local-kek/v1\0';
 const NONCE = 12;
@@ -39,6 +46,7 @@ export class LocalProvider implements KekProvider {
     this.file = loaded.file;
     this.mtimeMs = loaded.mtimeMs;
     this.ino = loaded.ino;
+    this.reportLoaded();
     if (config.watch) this.startWatch();
   }
 
@@ -59,14 +67,30 @@ export class LocalProvider implements KekProvider {
   }
 
   /**
-   * The highest version in the key file. The watcher wraps with it even if "primary" was edited
-   * back to an older version, so no restart ever reuses an older version's key_id.
+   * The highest version in the key file that is not staged. The watcher wraps with it even if
+   * "primary" was edited back to an older version, so no restart ever reuses an older version's
+   * key_id; a staged version (`rotate --stage`) is never adopted for writes until promoted.
    */
   async newestVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
     if (signal.aborted) throw abortReasonToError(signal, 'local newestVersion');
     this.reloadIfChanged();
-    const key = this.file.keys.reduce((a, b) => (b.version > a.version ? b : a));
+    const key = newestWritable(this.file);
     return { ref: this.refFor(key), state: 'enabled', ordinal: key.version };
+  }
+
+  /** The versions this process holds (in memory, no I/O): what /healthz?verbose and the metric show. */
+  loadedVersions(): LoadedVersion[] {
+    const write = newestWritable(this.file).version;
+    return [...this.file.keys]
+      .sort((a, b) => a.version - b.version)
+      .map((k) => ({
+        version: String(k.version),
+        use: k.staged ? 'staged' : k.version === write ? 'write' : 'decrypt',
+      }));
+  }
+
+  private reportLoaded(): void {
+    this.deps.metrics.reportLoadedVersions?.('local', this.deps.role, this.loadedVersions());
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
@@ -186,11 +210,13 @@ export class LocalProvider implements KekProvider {
     this.mtimeMs = loaded.mtimeMs;
     this.ino = loaded.ino;
     zeroKeyFile(old);
+    this.reportLoaded();
     this.deps.logger.info(
       {
         keyFile: this.config.keyFile,
         primary: this.file.primary,
         versions: this.file.keys.map((k) => k.version),
+        staged: this.file.keys.filter((k) => k.staged).map((k) => k.version),
       },
       'local key file reloaded',
     );

@@ -375,7 +375,7 @@ describe('key file format', () => {
     ['not JSON', 'nope', /not valid JSON/],
     ['JSON null', 'null', /not a JSON object/],
     ['wrong kind', JSON.stringify({ ...valid(), kind: 'x' }), /"kind" must be/],
-    ['wrong formatVersion', JSON.stringify({ ...valid(), formatVersion: 2 }), /formatVersion/],
+    ['wrong formatVersion', JSON.stringify({ ...valid(), formatVersion: 3 }), /formatVersion/],
     ['bad id', JSON.stringify({ ...valid(), id: 'a/b' }), /"id"/],
     ['no keys', JSON.stringify({ ...valid(), keys: [] }), /at least one key/],
     ['key not an object', JSON.stringify({ ...valid(), keys: [null] }), /keys\[0\] is not an object/],
