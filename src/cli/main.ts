@@ -10,6 +10,7 @@
  *   rotate            add / retire local key versions
  *   inspect           show what protects an etcd value (no secrets)
  *   decrypt-etcd-value  break-glass decryption of an etcd value (disaster recovery)
+ *   reencrypt         rewrite objects through the Kubernetes API under the current key
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
@@ -26,6 +27,7 @@ import { parseDuration } from '../config/fields.js';
 import { registerRotate } from './rotate.js';
 import { registerInspect } from './inspect.js';
 import { registerDecryptEtcdValue } from './decrypt-etcd-value.js';
+import { registerReencrypt } from './reencrypt.js';
 
 const program = new Command();
 program
@@ -111,6 +113,7 @@ registerRender(program);
 registerRotate(program);
 registerInspect(program);
 registerDecryptEtcdValue(program);
+registerReencrypt(program);
 
 program
   .command('version')

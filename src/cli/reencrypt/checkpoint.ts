@@ -78,10 +78,16 @@ export class Checkpoint {
     try {
       data = JSON.parse(text) as CheckpointData;
     } catch {
-      throw new ConfigError('--checkpoint', `${file} is not a reencrypt checkpoint (not JSON); move it away to start over`);
+      throw new ConfigError(
+        '--checkpoint',
+        `${file} is not a reencrypt checkpoint (not JSON); move it away to start over`,
+      );
     }
     if (data?.version !== 1 || typeof data.resources !== 'object' || data.resources === null) {
-      throw new ConfigError('--checkpoint', `${file} is not a reencrypt checkpoint (version 1); move it away to start over`);
+      throw new ConfigError(
+        '--checkpoint',
+        `${file} is not a reencrypt checkpoint (version 1); move it away to start over`,
+      );
     }
     if (data.server !== server) {
       throw new ConfigError(

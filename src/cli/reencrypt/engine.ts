@@ -58,7 +58,8 @@ export async function send<T>(o: EngineOptions, req: KubeRequest): Promise<T | I
     } catch (err) {
       if (!(err instanceof KubeError) || !retryable(err) || attempt >= o.maxRetries) throw err;
       const backoff = Math.min(30_000, 250 * 2 ** attempt);
-      const delay = err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, o.maxRetryAfterMs ?? 600_000) : backoff;
+      const delay =
+        err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, o.maxRetryAfterMs ?? 600_000) : backoff;
       await o.clock.sleep(delay, o.stop);
       if (o.stop.aborted) return INTERRUPTED;
     }
@@ -132,7 +133,13 @@ export async function rewriteByUpdate(o: EngineOptions, t: ResourceTarget): Prom
     }
   };
   const progress = (): void =>
-    o.events({ type: 'progress', resource: t.id, done: processed(cp.counts), total, counts: { ...cp.counts } });
+    o.events({
+      type: 'progress',
+      resource: t.id,
+      done: processed(cp.counts),
+      total,
+      counts: { ...cp.counts },
+    });
 
   for (;;) {
     if (o.stop.aborted) return end('stopped');
@@ -149,7 +156,9 @@ export async function rewriteByUpdate(o: EngineOptions, t: ResourceTarget): Prom
           o.log(`${t.id}: the continue token expired; continuing with the token the server offered`);
           cp.continue = err.continueToken;
         } else {
-          o.log(`${t.id}: the continue token expired; listing again from the start (objects already done are rewritten again)`);
+          o.log(
+            `${t.id}: the continue token expired; listing again from the start (objects already done are rewritten again)`,
+          );
           cp.continue = undefined;
           cp.after = undefined;
         }
@@ -272,9 +281,13 @@ export function svmBody(version: string, t: ResourceTarget): unknown {
 }
 
 /** Running / Succeeded / Failed / Pending (no condition yet), from the conditions the migrator sets. */
-export function svmState(svm: Svm): { state: 'Pending' | 'Running' | 'Succeeded' | 'Failed'; message?: string } {
+export function svmState(svm: Svm): {
+  state: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  message?: string;
+} {
   const conds = svm.status?.conditions ?? [];
-  const on = (type: string): Condition | undefined => conds.find((c) => c.type === type && c.status === 'True');
+  const on = (type: string): Condition | undefined =>
+    conds.find((c) => c.type === type && c.status === 'True');
   const failed = on('Failed');
   if (failed) return { state: 'Failed', message: failed.message || failed.reason || 'migration failed' };
   if (on('Succeeded')) return { state: 'Succeeded' };
@@ -283,7 +296,11 @@ export function svmState(svm: Svm): { state: 'Pending' | 'Running' | 'Succeeded'
 }
 
 /** svm method: creates (or, resuming, follows) a StorageVersionMigration for `t`. */
-export async function rewriteBySvm(o: EngineOptions, t: ResourceTarget, version: string): Promise<ResourceOutcome> {
+export async function rewriteBySvm(
+  o: EngineOptions,
+  t: ResourceTarget,
+  version: string,
+): Promise<ResourceOutcome> {
   const cp = o.checkpoint.resource(t.id);
   if (cp.done) return 'done';
   const base = `/apis/${SVM_GROUP}/${version}/storageversionmigrations`;
@@ -299,7 +316,9 @@ export async function rewriteBySvm(o: EngineOptions, t: ResourceTarget, version:
       try {
         svm = await send<Svm>(o, { method: 'GET', path: `${base}/${encodeURIComponent(cp.svm.name)}` });
         if (svm !== INTERRUPTED && svmState(svm).state === 'Failed') {
-          o.log(`${t.id}: StorageVersionMigration ${cp.svm.name} had failed (${svmState(svm).message}); creating a new one`);
+          o.log(
+            `${t.id}: StorageVersionMigration ${cp.svm.name} had failed (${svmState(svm).message}); creating a new one`,
+          );
           svm = undefined;
         } else if (svm !== INTERRUPTED) {
           o.log(`${t.id}: following StorageVersionMigration ${cp.svm.name} from the checkpoint`);
@@ -334,7 +353,11 @@ export async function rewriteBySvm(o: EngineOptions, t: ResourceTarget, version:
         return end('done');
       }
       if (s.state === 'Failed') {
-        recordFailure(cp, new KubeError(0, 'MigrationFailed', s.message ?? 'failed'), `storageversionmigration/${name}`);
+        recordFailure(
+          cp,
+          new KubeError(0, 'MigrationFailed', s.message ?? 'failed'),
+          `storageversionmigration/${name}`,
+        );
         cp.svm = undefined;
         o.checkpoint.save();
         return end('failed');

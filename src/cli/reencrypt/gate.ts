@@ -39,7 +39,12 @@ export function parseKeyIdMetrics(text: string): { keyIds: string[]; changedAt?:
     if (line.startsWith(`${KEY_ID_INFO}{`)) {
       const close = line.lastIndexOf('}');
       if (close < 0) continue;
-      const value = Number(line.slice(close + 1).trim().split(/\s+/)[0]);
+      const value = Number(
+        line
+          .slice(close + 1)
+          .trim()
+          .split(/\s+/)[0],
+      );
       if (value !== 1) continue;
       const m = /(?:^|[{,])key_id="((?:[^"\\]|\\.)*)"/.exec(line.slice(KEY_ID_INFO.length, close + 1));
       if (m) keyIds.push(m[1].replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c)));
@@ -76,7 +81,11 @@ export class MetricsReplica implements Replica {
       if (!res.ok) return { replica: this.name, keyIds: [], error: `HTTP ${res.status}` };
       const m = parseKeyIdMetrics(text);
       if (m.keyIds.length === 0)
-        return { replica: this.name, keyIds: [], error: `no ${KEY_ID_INFO} metric (not the plugin's /metrics?)` };
+        return {
+          replica: this.name,
+          keyIds: [],
+          error: `no ${KEY_ID_INFO} metric (not the plugin's /metrics?)`,
+        };
       return { replica: this.name, ...m };
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
@@ -95,7 +104,11 @@ export class SocketReplica implements Replica {
       const s = await this.client.status(timeoutMs);
       return { replica: this.name, keyIds: s.key_id ? [s.key_id] : [] };
     } catch (err) {
-      return { replica: this.name, keyIds: [], error: (err as { details?: string }).details || (err as Error).message };
+      return {
+        replica: this.name,
+        keyIds: [],
+        error: (err as { details?: string }).details || (err as Error).message,
+      };
     }
   }
 
@@ -125,12 +138,16 @@ export async function waitForKeyId(o: GateOptions): Promise<GateResult> {
   let lastLine = '';
   o.log(`waiting until every plugin replica (${o.replicas.length}) reports key_id ${o.keyId}`);
   for (;;) {
-    const reports = await Promise.all(o.replicas.map((r) => r.report(Math.min(5000, o.intervalMs * 2 + 1000))));
+    const reports = await Promise.all(
+      o.replicas.map((r) => r.report(Math.min(5000, o.intervalMs * 2 + 1000))),
+    );
     const behind = reports.filter((r) => !(r.keyIds.length === 1 && r.keyIds[0] === o.keyId));
     if (behind.length === 0) {
       const now = wall();
       const times = reports.map((r) => r.changedAt);
-      const adoptedAt = times.every((t): t is number => t !== undefined) ? Math.min(now, Math.max(...times)) : now;
+      const adoptedAt = times.every((t): t is number => t !== undefined)
+        ? Math.min(now, Math.max(...times))
+        : now;
       o.log(`all ${reports.length} replicas report key_id ${o.keyId}`);
       return { ok: true, adoptedAt };
     }

@@ -113,7 +113,8 @@ export class KubeClient implements KubeTransport {
 
   async request<T = unknown>(req: KubeRequest): Promise<T> {
     const ctx = this.config.baseServer.makeRequestContext(req.path, HttpMethod[req.method]);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) ctx.setQueryParam(k, String(v));
+    for (const [k, v] of Object.entries(req.query ?? {}))
+      if (v !== undefined) ctx.setQueryParam(k, String(v));
     ctx.setHeaderParam('Accept', 'application/json');
     if (req.body !== undefined) {
       ctx.setHeaderParam('Content-Type', 'application/json');
@@ -130,7 +131,11 @@ export class KubeClient implements KubeTransport {
       text = await res.body.text();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new KubeError(0, 'NetworkError', `cannot reach ${this.server}: ${code ?? (err as Error).message}`);
+      throw new KubeError(
+        0,
+        'NetworkError',
+        `cannot reach ${this.server}: ${code ?? (err as Error).message}`,
+      );
     }
     if (status >= 200 && status < 300) {
       try {

@@ -1,12 +1,10 @@
 /**
- * Which resources `reencrypt` rewrites: the names an EncryptionConfiguration lists (or --resource),
- * resolved against API discovery to group, preferred version, kind and scope. Wildcards follow
+ * Which resources `reencrypt` rewrites: the names an EncryptionConfiguration lists (or --resource;
+ * both parsed by ../census/resources.ts), resolved against API discovery to group, preferred version, kind and scope. Wildcards follow
  * the EncryptionConfiguration rules: `*.` is every core-group resource, `*.apps` every resource of
  * group apps, `*.*` every resource of every group. A wildcard takes the resources that can be
  * listed and updated; subresources are never taken.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../errors.js';
 import type { KubeTransport } from './kube.js';
 
@@ -19,52 +17,6 @@ export interface ResourceTarget {
   kind: string;
   namespaced: boolean;
   verbs: string[];
-}
-
-/** The resource names of an EncryptionConfiguration file, in order, without duplicates. */
-export function encryptionConfigResources(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      '--encryption-config',
-      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError('--encryption-config', `${file} is not YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const d = doc as { kind?: unknown; resources?: unknown };
-  if (!d || typeof d !== 'object' || d.kind !== 'EncryptionConfiguration' || !Array.isArray(d.resources)) {
-    throw new ConfigError(
-      '--encryption-config',
-      `${file} is not an EncryptionConfiguration (expected kind: EncryptionConfiguration with a resources list)`,
-    );
-  }
-  const out: string[] = [];
-  for (const [i, entry] of d.resources.entries()) {
-    const names = (entry as { resources?: unknown })?.resources;
-    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '')) {
-      throw new ConfigError('--encryption-config', `${file}: resources[${i}].resources must be a list of names`);
-    }
-    for (const n of names as string[]) if (!out.includes(n)) out.push(n);
-  }
-  if (out.length === 0) throw new ConfigError('--encryption-config', `${file} lists no resources`);
-  return out;
-}
-
-/** Splits "--resource secrets,configmaps" into names. */
-export function resourceList(text: string): string[] {
-  const names = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (names.length === 0) throw new ConfigError('--resource', 'expected names like secrets,configmaps');
-  return [...new Set(names)];
 }
 
 interface ApiResource {
@@ -90,7 +42,11 @@ export class Discovery {
     if (this.groups) return this.groups;
     const core = await this.kube.request<{ versions?: string[] }>({ method: 'GET', path: '/api' });
     const apis = await this.kube.request<{
-      groups?: Array<{ name: string; preferredVersion?: { version: string }; versions?: Array<{ version: string }> }>;
+      groups?: Array<{
+        name: string;
+        preferredVersion?: { version: string };
+        versions?: Array<{ version: string }>;
+      }>;
     }>({ method: 'GET', path: '/apis' });
     const out: GroupInfo[] = [{ group: '', version: core.versions?.[0] ?? 'v1' }];
     for (const g of apis.groups ?? []) {
@@ -103,9 +59,9 @@ export class Discovery {
 
   /** All versions a group serves (for storagemigration.k8s.io), or [] if not served. */
   async groupVersions(group: string): Promise<string[]> {
-    const apis = await this.kube.request<{ groups?: Array<{ name: string; versions?: Array<{ version: string }> }> }>(
-      { method: 'GET', path: '/apis' },
-    );
+    const apis = await this.kube.request<{
+      groups?: Array<{ name: string; versions?: Array<{ version: string }> }>;
+    }>({ method: 'GET', path: '/apis' });
     const g = (apis.groups ?? []).find((x) => x.name === group);
     return (g?.versions ?? []).map((v) => v.version);
   }
@@ -132,7 +88,8 @@ export class Discovery {
       if (!targets.some((x) => x.id === t.id)) targets.push(t);
     };
     for (const raw of names) {
-      const name = raw.trim().toLowerCase();
+      let name = raw.trim().toLowerCase().replace(/\.$/, '');
+      if (name === '*') name = '*.';
       const dot = name.indexOf('.');
       const resource = dot < 0 ? name : name.slice(0, dot);
       const group = dot < 0 ? '' : name.slice(dot + 1);
