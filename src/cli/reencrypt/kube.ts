@@ -9,6 +9,8 @@
  * for 429/503, the server's Retry-After.
  */
 import { existsSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -111,6 +113,42 @@ export class KubeClient implements KubeTransport {
     });
   }
 
+  private reused: { fingerprint: string; agent: HttpAgent } | undefined;
+
+  /**
+   * The client builds a new agent (so a new TLS handshake) for every request. Reuse one
+   * keep-alive agent while the TLS settings stay the same (exec plugins may rotate client
+   * certificates: a change makes a new agent). Proxy agents are left alone.
+   */
+  private keepAlive(agent: HttpAgent | undefined): HttpAgent | undefined {
+    if (!agent || (agent.constructor !== HttpsAgent && agent.constructor !== HttpAgent)) return undefined;
+    const o = (agent as HttpAgent & { options: AgentOptions }).options;
+    const fingerprint = JSON.stringify([
+      agent.constructor === HttpsAgent,
+      String(o.ca ?? ''),
+      String(o.cert ?? ''),
+      String(o.key ?? ''),
+      o.rejectUnauthorized,
+      o.servername,
+    ]);
+    if (this.reused?.fingerprint !== fingerprint) {
+      this.reused?.agent.destroy();
+      const options = { ...o, keepAlive: true };
+      this.reused = {
+        fingerprint,
+        agent: agent.constructor === HttpsAgent ? new HttpsAgent(options) : new HttpAgent(options),
+      };
+    }
+    agent.destroy();
+    return this.reused.agent;
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.reused?.agent.destroy();
+    this.reused = undefined;
+  }
+
   async request<T = unknown>(req: KubeRequest): Promise<T> {
     const ctx = this.config.baseServer.makeRequestContext(req.path, HttpMethod[req.method]);
     for (const [k, v] of Object.entries(req.query ?? {}))
@@ -121,6 +159,8 @@ export class KubeClient implements KubeTransport {
       ctx.setBody(JSON.stringify(req.body));
     }
     await this.kc.applySecurityAuthentication(ctx);
+    const agent = this.keepAlive(ctx.getAgent());
+    if (agent) ctx.setAgent(agent);
     let status: number;
     let headers: Record<string, string>;
     let text: string;
