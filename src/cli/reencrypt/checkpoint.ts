@@ -5,7 +5,7 @@
  * window ended. A rerun with the same file resumes from it. Written atomically (temp file in the
  * same directory, fsync, rename), mode 0600. It holds no object data: names and opaque tokens.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from '../../errors.js';
 
@@ -125,17 +125,14 @@ export class Checkpoint {
   }
 }
 
+/** Temp file in the same directory (0600, flushed to disk), then rename over `file`. */
 export function writeAtomic(file: string, text: string): void {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
+    writeFileSync(tmp, text, { mode: 0o600, flush: true });
+    renameSync(tmp, file);
   } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
+    rmSync(tmp, { force: true });
     throw err;
   }
-  closeSync(fd);
-  renameSync(tmp, file);
 }
