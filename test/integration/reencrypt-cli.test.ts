@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeKubeApiserver } from '../fakes/kube-apiserver/server.js';
-import { CLI, requireBuild, runCli } from '../support/plugin-process.js';
+import { KmsClient } from '../../src/server/client.js';
+import { CLI, requireBuild, runCli, spawnPlugin } from '../support/plugin-process.js';
 
 let dir: string;
 let api: FakeKubeApiserver;
@@ -190,3 +191,53 @@ test('bad flags exit 2 naming the flag', async () => {
   }
   expect(api.updates()).toHaveLength(0);
 });
+
+test('--socket: the gate calls Status on a real plugin; the wrong key_id times out with nothing written', async () => {
+  api.seed('secrets', 5, ['a']);
+  const key = join(dir, 'key.json');
+  expect((await runCli(['keygen', '--out', key])).code).toBe(0);
+  const sock = join(dir, 'kms.sock');
+  const plugin = await spawnPlugin({
+    endpoint: `unix://${sock}`,
+    args: ['--local-key-file', key, '--listen', `unix://${sock}`, '--health-addr', ''],
+  });
+  try {
+    const client = new KmsClient(`unix://${sock}`);
+    const keyId = (await client.status()).key_id;
+    client.close();
+    const gate = [
+      'reencrypt',
+      '--kubeconfig',
+      kubeconfig,
+      '--resource',
+      'secrets',
+      '--socket',
+      `unix://${sock}`,
+    ];
+    const wrong = await runCli([
+      ...gate,
+      '--wait-for-key-id',
+      'not-this-one',
+      '--gate-timeout',
+      '1s',
+      '--gate-interval',
+      '200ms',
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toContain(
+      `NOT STARTED, nothing was written: not every replica reports key_id not-this-one after 1s: unix://${sock} reports ${keyId}`,
+    );
+    expect(api.updates()).toHaveLength(0);
+    const right = await runCli(
+      [...gate, '--wait-for-key-id', keyId, '--write-window', '1s', '--gate-interval', '200ms'],
+      {},
+      60_000,
+    );
+    expect(right.code).toBe(0);
+    expect(right.stderr).toMatch(/all 1 replicas report key_id/);
+    expect(right.stderr).toMatch(/waiting out the apiserver write window: 1s/);
+    expect(api.writesOf('secrets')).toEqual([1, 1, 1, 1, 1]);
+  } finally {
+    await plugin.stop();
+  }
+}, 90_000);
