@@ -257,6 +257,26 @@ describe('reencrypt, StorageVersionMigration method', () => {
     },
   );
 
+  test('stopped while following: the rerun with the checkpoint follows the same migration, creating none', async () => {
+    const kube = await start({ svmVersions: ['v1beta1'], svmStepMs: 400 });
+    api.seed('secrets', 5, ['a']);
+    const checkpointFile = join(dir, 'cp.json');
+    const stop = new AbortController();
+    const first = runReencrypt(options(kube, { checkpointFile, stop: stop.signal }));
+    while (api.migrations.size === 0) await new Promise((r) => setTimeout(r, 10));
+    stop.abort();
+    const s1 = await first;
+    expect(s1.stopped).toBe(true);
+    expect(formatSummary(s1)).toMatch(/rerun the same command \(same --checkpoint/);
+    const name = [...api.migrations.keys()][0];
+    const o = options(kube, { checkpointFile });
+    const s2 = await runReencrypt(o);
+    expect(s2.resources[0]).toMatchObject({ outcome: 'done', storageVersionMigration: name });
+    expect(api.migrations.size).toBe(1);
+    expect(o.lines.join('\n')).toContain(`following StorageVersionMigration ${name} from the checkpoint`);
+    expect(api.writesOf('secrets')).toEqual([1, 1, 1, 1, 1]);
+  });
+
   test('a Failed condition fails that resource with the controller message', async () => {
     const kube = await start({
       svmVersions: ['v1beta1'],
