@@ -215,8 +215,8 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
-  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m${String(sec).padStart(2, '0')}s`;
-  if (m > 0) return `${m}m${String(sec).padStart(2, '0')}s`;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m${sec ? `${String(sec).padStart(2, '0')}s` : ''}`;
+  if (m > 0) return sec ? `${m}m${String(sec).padStart(2, '0')}s` : `${m}m`;
   return `${sec}s`;
 }
 

@@ -141,7 +141,7 @@ describe('waitWriteWindow', () => {
     expect(ok).toBe(true);
     expect(clock.now()).toBe(120_000);
     expect(lines[0]).toMatch(
-      /waiting out the apiserver write window: 3m00s after the key switch at .*Z.*; 2m00s left \(until .*Z\)/,
+      /waiting out the apiserver write window: 3m after the key switch at .*Z.*; 2m left \(until .*Z\)/,
     );
     expect(lines).toContain('write window: 1m30s left');
     expect(lines[lines.length - 1]).toBe('write window passed');
