@@ -204,8 +204,10 @@ describe('reencrypt, update method', () => {
     for (let i = 0; i < limited.length; i++) {
       for (let j = i; j < limited.length; j++) {
         const elapsed = (limited[j].at - limited[i].at) / 1000;
-        // +1: arrival jitter of one request on a loaded machine.
-        expect(j - i + 1).toBeLessThanOrEqual(Math.floor(qps * elapsed + burst) + 1);
+        // Slack of 0.5 s: a pause of the shared event loop (client and fake are one process on a
+        // loaded box) delivers requests sent on time together. Without the limiter the 53+
+        // requests arrive within a fraction of a second and this fails.
+        expect(j - i + 1).toBeLessThanOrEqual(Math.floor(qps * (elapsed + 0.5) + burst));
       }
     }
   });
