@@ -11,6 +11,7 @@
  *   inspect           show what protects an etcd value (no secrets)
  *   decrypt-etcd-value  break-glass decryption of an etcd value (disaster recovery)
  *   census            count etcd objects per resource × protection (read-only)
+ *   reencrypt         rewrite objects through the Kubernetes API under the current key
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, PluginError } from '../errors.js';
@@ -28,6 +29,7 @@ import { registerRotate } from './rotate.js';
 import { registerInspect } from './inspect.js';
 import { registerDecryptEtcdValue } from './decrypt-etcd-value.js';
 import { registerCensus } from './census/command.js';
+import { registerReencrypt } from './reencrypt.js';
 
 const program = new Command();
 program
@@ -124,6 +126,7 @@ registerRotate(program);
 registerInspect(program);
 registerDecryptEtcdValue(program);
 registerCensus(program);
+registerReencrypt(program);
 
 program
   .command('version')
