@@ -184,7 +184,10 @@ export function registerRotate(program: Command): void {
     // --provider pkcs11: a separate path (src/cli/rotate-pkcs11.ts); the key-file code below is unchanged.
     if (opts.provider === 'pkcs11') return rotatePkcs11Command(opts);
     if (opts.provider !== undefined && opts.provider !== 'local')
-      throw new ConfigError('--provider', `expected local or pkcs11; ${opts.provider} keys rotate in the KMS`);
+      throw new ConfigError(
+        '--provider',
+        `expected local or pkcs11; ${opts.provider} keys rotate in the KMS`,
+      );
     if (opts.localKeyFile === undefined)
       throw new ConfigError('--local-key-file', 'required (or --provider pkcs11 with the --pkcs11-* flags)');
     const localKeyFile = opts.localKeyFile;
