@@ -494,12 +494,42 @@ export function encodeEncryptRequest(value: EncryptRequest): Buffer {
   return buf;
 }
 
+/**
+ * key_id and annotations repeat for every Encrypt under one DEK: the bytes after the ciphertext
+ * are kept from the last answer and reused while key_id and every annotation are byte-equal.
+ */
+let lastEncryptTail: { keyId: string; keys: string[]; values: Buffer[]; tail: Buffer } | undefined;
+
+function sameTail(keyId: string, annotations: unknown): Buffer | undefined {
+  const last = lastEncryptTail;
+  if (!last || last.keyId !== keyId || !annotations || typeof annotations !== 'object') return undefined;
+  const src = annotations as Record<string, unknown>;
+  const keys = Object.keys(src);
+  if (keys.length !== last.keys.length) return undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const v = src[keys[i]];
+    if (keys[i] !== last.keys[i] || !(v instanceof Uint8Array) || !last.values[i].equals(v)) return undefined;
+  }
+  return last.tail;
+}
+
 export function encodeEncryptResponse(value: EncryptResponse): Buffer {
   const o = asObject(value, 'EncryptResponse');
   const ciphertext = byteSource(o.ciphertext);
   const keyId = str(o.key_id);
-  const map = planMap(o.annotations, '.v2.EncryptResponse.annotations');
   const cLen = ciphertext === undefined ? -1 : byteLen(ciphertext);
+  const tail = keyId === undefined ? undefined : sameTail(keyId, o.annotations);
+  if (tail) {
+    const buf = Buffer.allocUnsafe((cLen < 0 ? 0 : sizeOfString(cLen)) + tail.length);
+    let pos = 0;
+    if (ciphertext !== undefined) {
+      buf[pos++] = 0x0a;
+      pos = writeBytes(buf, pos, ciphertext);
+    }
+    tail.copy(buf, pos);
+    return buf;
+  }
+  const map = planMap(o.annotations, '.v2.EncryptResponse.annotations');
   const kLen = keyId === undefined ? -1 : Buffer.byteLength(keyId);
   const buf = Buffer.allocUnsafe(
     (cLen < 0 ? 0 : sizeOfString(cLen)) + (kLen < 0 ? 0 : sizeOfString(kLen)) + (map ? map.size : 0),
@@ -509,11 +539,20 @@ export function encodeEncryptResponse(value: EncryptResponse): Buffer {
     buf[pos++] = 0x0a;
     pos = writeBytes(buf, pos, ciphertext);
   }
+  const tailStart = pos;
   if (keyId !== undefined) {
     buf[pos++] = 0x12;
     pos = writeString(buf, pos, keyId, kLen);
   }
-  if (map) writeMap(buf, pos, 0x1a, map);
+  if (map) pos = writeMap(buf, pos, 0x1a, map);
+  if (keyId !== undefined && map && map.values.every((v) => v instanceof Uint8Array)) {
+    lastEncryptTail = {
+      keyId,
+      keys: map.keys,
+      values: map.values.map((v) => Buffer.from(v as Uint8Array)),
+      tail: Buffer.from(buf.subarray(tailStart, pos)),
+    };
+  }
   return buf;
 }
 

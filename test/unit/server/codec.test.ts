@@ -237,6 +237,45 @@ describe('the custom codecs are proto-loader byte for byte', () => {
   });
 });
 
+describe('EncryptResponse: the repeated key_id and annotations', () => {
+  it('reuses the encoded tail only while key_id and every annotation are byte-equal', () => {
+    const s = message('EncryptResponse');
+    const kek = Buffer.from('{"provider":"local"}');
+    const dek = randomBytesLike(48);
+    const base = { key_id: 'k1', annotations: { 'kms.example.io/kek': kek, 'kms.example.io/dek': dek } };
+    const variants: unknown[] = [
+      { ...base, ciphertext: Buffer.from([1]) },
+      { ...base, ciphertext: Buffer.from([2, 3]) }, // reused tail
+      { ...base, ciphertext: Buffer.alloc(200, 9) },
+      { ...base, key_id: 'k2', ciphertext: Buffer.from([4]) },
+      { ...base, annotations: { ...base.annotations, 'kms.example.io/dek': Buffer.from(dek).fill(1, 3, 4) } },
+      { ...base, annotations: { 'kms.example.io/dek': dek, 'kms.example.io/kek': kek } }, // key order
+      { ...base, annotations: { ...base.annotations, extra: Buffer.alloc(0) } },
+      { ...base, annotations: { 'kms.example.io/kek': kek } },
+      { ...base, annotations: { ...base.annotations, 'kms.example.io/dek': [...dek] } },
+      { ...base, annotations: { ...base.annotations, 'kms.example.io/dek': dek.toString('base64') } },
+      { ...base },
+      { ...base, key_id: undefined, ciphertext: Buffer.from([5]) },
+      { ...base, ciphertext: Buffer.from([6]) },
+    ];
+    for (const v of variants) expect(sameEncode(s, v).ok).toBe(true);
+    // A caller mutating its annotation Buffer after an answer must not change later answers.
+    const mutable = Buffer.from(dek);
+    const v1 = {
+      ...base,
+      annotations: { ...base.annotations, 'kms.example.io/dek': mutable },
+      ciphertext: Buffer.from([7]),
+    };
+    sameEncode(s, v1);
+    mutable[0] ^= 0xff;
+    sameEncode(s, v1);
+  });
+});
+
+function randomBytesLike(n: number): Buffer {
+  return Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + 11) & 255));
+}
+
 describe('decoding matches proto-loader on unusual and malformed input', () => {
   const d = message('DecryptRequest');
 
