@@ -6,7 +6,8 @@
  * code, durationMs, error }, 'rpc')` (same level label, ISO time, bindings, field order), built
  * as one string. Lines are gathered for up to FLUSH_MS (or FLUSH_BYTES) and handed to the
  * logger's stream in one write, instead of one write per RPC: under load, an asynchronous file
- * write per line cost more CPU than the rest of a Decrypt (the profile in docs/benchmarks.md).
+ * write per line cost more CPU than the rest of a Decrypt, and even one write every 10 ms showed
+ * up as 6% of the CPU under load (the profiles in docs/benchmarks.md).
  * No line waits longer than FLUSH_MS, and flush() writes what is pending at once (the server calls
  * it when it stops).
  *
@@ -18,9 +19,9 @@ import { pino, type DestinationStream, type Level } from 'pino';
 import type { Logger } from './logger.js';
 
 /** Longest a line waits before it is written. */
-export const FLUSH_MS = 10;
+export const FLUSH_MS = 50;
 /** Pending text that is written at once, without waiting for the timer. */
-export const FLUSH_BYTES = 32 * 1024;
+export const FLUSH_BYTES = 128 * 1024;
 
 export interface AccessRecord {
   method: string;
