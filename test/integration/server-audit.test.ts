@@ -31,13 +31,13 @@ const SECRET_ANNOTATION = randomBytes(24);
 /** XOR "encryption" is enough here: the test is about what the server logs. */
 const envelope: EnvelopeOps = {
   encrypt: (plaintext) => ({
-    ciphertext: Buffer.from(plaintext).map((b) => b ^ 0x5a),
+    ciphertext: Buffer.from(Buffer.from(plaintext).map((b) => b ^ 0x5a)),
     keyId: KEY_ID,
     annotations: { 'test.example/a': Buffer.from(SECRET_ANNOTATION) },
   }),
   decrypt: async (ciphertext, keyId) => {
     if (keyId !== KEY_ID) throw new InvalidInputError('unknown key_id for this test');
-    return Buffer.from(ciphertext).map((b) => b ^ 0x5a);
+    return Buffer.from(Buffer.from(ciphertext).map((b) => b ^ 0x5a));
   },
 };
 
