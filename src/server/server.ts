@@ -116,6 +116,11 @@ export class KmsServer {
     return this.inFlight;
   }
 
+  /** Writes the access lines still batched (they are otherwise written within 50 ms). */
+  flushAccessLog(): void {
+    this.accessLog.flush();
+  }
+
   /** Binds the socket (first thing at start-up, before any remote call). */
   async start(): Promise<void> {
     const ep = this.endpoint;
