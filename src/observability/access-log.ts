@@ -47,8 +47,16 @@ export class AccessLog {
   private lastTime = '';
   private readonly flushNow = (): void => this.flush();
 
+  /**
+   * Batching only on pino's own file destination (SonicBoom, what createLogger uses by default).
+   * Any other destination gets one write per line, as pino itself does (some consumers, such as
+   * tests' capture streams, treat each write as one line).
+   */
+  readonly batching: boolean;
+
   constructor(private readonly logger: Logger) {
     this.stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
+    this.batching = typeof (this.stream as { flushSync?: unknown }).flushSync === 'function';
     const b = JSON.stringify(logger.bindings());
     this.bindings = b === '{}' ? '' : `,${b.slice(1, -1)}`;
   }
@@ -70,7 +78,12 @@ export class AccessLog {
     if (r.outcome !== undefined) line += `,"outcome":${quote(r.outcome)}`;
     line += `,"code":"${r.code}","durationMs":${r.durationMs}`;
     if (r.error !== undefined) line += `,"error":${quote(r.error)}`;
-    this.pending += `${line},"msg":"rpc"}\n`;
+    line += ',"msg":"rpc"}\n';
+    if (!this.batching) {
+      this.stream.write(line);
+      return;
+    }
+    this.pending += line;
     if (this.pending.length >= FLUSH_BYTES) this.flush();
     else this.timer ??= setTimeout(this.flushNow, FLUSH_MS);
   }

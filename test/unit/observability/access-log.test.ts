@@ -1,9 +1,12 @@
 /**
- * The access log writes the same JSON line pino would, batched: nothing per line, everything
- * within FLUSH_MS, at once past FLUSH_BYTES or on flush().
+ * The access log writes the same JSON line pino would; on pino's file destination batched (nothing
+ * per line, everything within FLUSH_MS, at once past FLUSH_BYTES or on flush()).
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { DestinationStream } from 'pino';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type DestinationStream } from 'pino';
 import {
   AccessLog,
   FLUSH_BYTES,
@@ -27,8 +30,10 @@ class Capture implements DestinationStream {
 }
 
 const logs: AccessLog[] = [];
+const dirs: string[] = [];
 afterEach(() => {
   for (const l of logs.splice(0)) l.flush();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 function setup(level: 'info' | 'debug' | 'warn' = 'info'): {
@@ -51,6 +56,30 @@ const RECORD: AccessRecord = {
   code: 'OK',
   durationMs: 0.173,
 };
+
+/** A logger on pino's own file destination (synchronous here, so the file shows each write at once). */
+function fileSetup(): { access: AccessLog; writes: () => number; text: () => string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kkp-access-'));
+  dirs.push(dir);
+  const file = join(dir, 'log');
+  const dest = pino.destination({ dest: file, sync: true });
+  let count = 0;
+  const write = dest.write.bind(dest);
+  dest.write = (s: string): boolean => {
+    count += 1;
+    return write(s);
+  };
+  const access = new AccessLog(createLogger({ level: 'info', destination: dest }));
+  logs.push(access);
+  return { access, writes: () => count, text: () => readFileSync(file, 'utf8') };
+}
+
+function lines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -93,29 +122,39 @@ describe('AccessLog', () => {
     expect(ours.error).toBe(r.error);
   });
 
-  it('batches: nothing is written per line; all lines in one write within FLUSH_MS', async () => {
+  it("writes one line per write on a destination that is not pino's file stream", () => {
     const { out, access } = setup();
+    expect(access.batching).toBe(false);
+    access.write('info', RECORD);
+    access.write('info', RECORD);
+    expect(out.writes).toHaveLength(2);
+    expect(out.writes.every((w) => w.endsWith('}\n') && w.split('\n').length === 2)).toBe(true);
+  });
+
+  it('batches on pino.destination: nothing per line; all lines in one write within FLUSH_MS', async () => {
+    const { access, writes, text } = fileSetup();
+    expect(access.batching).toBe(true);
     for (let i = 0; i < 50; i++) access.write('info', { ...RECORD, uid: `u${i}` });
-    expect(out.writes).toHaveLength(0);
-    await until(() => out.writes.length > 0, 5000 + FLUSH_MS);
-    expect(out.writes).toHaveLength(1);
-    expect(out.lines().map((l) => l.uid)).toEqual(Array.from({ length: 50 }, (_, i) => `u${i}`));
+    expect(writes()).toBe(0);
+    await until(() => writes() > 0, 5000 + FLUSH_MS);
+    expect(writes()).toBe(1);
+    expect(lines(text()).map((l) => l.uid)).toEqual(Array.from({ length: 50 }, (_, i) => `u${i}`));
   });
 
   it('writes at once when FLUSH_BYTES are pending, and on flush()', () => {
-    const { out, access } = setup();
+    const { access, writes, text } = fileSetup();
     let n = 0;
-    while (out.writes.length === 0) {
+    while (writes() === 0) {
       access.write('info', RECORD);
       n += 1;
       expect(n).toBeLessThan(FLUSH_BYTES); // each line is far longer than one byte
     }
-    expect(out.writes[0].length).toBeGreaterThanOrEqual(FLUSH_BYTES);
+    expect(text().length).toBeGreaterThanOrEqual(FLUSH_BYTES);
     access.write('info', RECORD);
     access.flush();
-    expect(out.lines()).toHaveLength(n + 1);
+    expect(lines(text())).toHaveLength(n + 1);
     access.flush();
-    expect(out.writes).toHaveLength(2);
+    expect(writes()).toBe(2);
   });
 
   it('enabled() follows the logger level', () => {
