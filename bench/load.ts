@@ -12,7 +12,8 @@
 import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { describeMachine, loadAvg, machineInfo } from './lib/machine.js';
-import { runProbe, type KV } from './lib/probe.js';
+import { loadRun } from './lib/load.js';
+import type { KV } from './lib/probe.js';
 import { requireTools, runCli, startGo, startOurs, tempDir, type Plugin } from './lib/procs.js';
 import { benchLine, say, table } from './lib/report.js';
 import { fmtRatio, fmtUs, median, round } from './lib/stats.js';
@@ -40,28 +41,8 @@ interface Run {
   kv: KV;
 }
 
-async function measure(p: Plugin, op: string, c: number): Promise<KV> {
-  const r = await runProbe(
-    [
-      'load',
-      '--socket',
-      p.socket,
-      '--op',
-      op,
-      '--concurrency',
-      String(c),
-      '--duration',
-      `${durationMs}ms`,
-      '--warmup',
-      `${warmupMs}ms`,
-      '--plugin-pid',
-      String(p.pid),
-    ],
-    'load',
-  );
-  const kv = r.lines[r.lines.length - 1];
-  if (!kv) throw new Error(`kmsv2probe load gave no result line (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-  return kv;
+function measure(p: Plugin, op: string, c: number): Promise<KV> {
+  return loadRun(p, op, c, durationMs, warmupMs);
 }
 
 async function main(): Promise<void> {

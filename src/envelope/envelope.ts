@@ -304,9 +304,21 @@ export class Envelope {
         plaintext = open(dek, parsed, parts);
       }
     }
-    this.options.metrics?.decryptsByKeyAge.inc({ key: keyId === this.write?.keyId ? 'current' : 'older' });
+    this.countDecrypt(keyId === this.write?.keyId ? 'current' : 'older');
     return plaintext;
   }
+
+  /** decryptsByKeyAge children, looked up once instead of hashing labels per Decrypt. */
+  private readonly decryptCounters: Partial<Record<'current' | 'older', { inc(): void }>> = {};
+
+  private countDecrypt(key: 'current' | 'older'): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    (this.decryptCounters[key] ??= metrics.decryptsByKeyAge.labels({ key })).inc();
+  }
+
+  /** The annotations decoded last, compared byte for byte before building a memo key. */
+  private lastDecoded: { kek: Buffer; dek: Buffer; decoded: DecodedEnvelope } | undefined;
 
   /**
    * Strictly decodes the annotations, remembering the result: every object under one DEK carries
@@ -316,12 +328,25 @@ export class Envelope {
   private decodeEnvelope(annotations: Record<string, Uint8Array> | undefined): DecodedEnvelope {
     const kek = annotations?.[ANNOTATION_KEK];
     const dek = annotations?.[ANNOTATION_DEK];
+    const last = this.lastDecoded;
+    if (
+      last &&
+      kek &&
+      dek &&
+      last.kek.equals(kek) &&
+      last.dek.equals(dek) &&
+      Object.keys(annotations ?? {}).length === 2
+    )
+      return last.decoded;
     const memoKey =
       kek && dek && Object.keys(annotations ?? {}).length === 2
         ? `${Buffer.from(kek.buffer, kek.byteOffset, kek.byteLength).toString('latin1')}\0${Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64')}`
         : undefined;
     const hit = memoKey === undefined ? undefined : this.decoded.get(memoKey);
-    if (hit) return hit;
+    if (hit) {
+      this.lastDecoded = { kek: Buffer.from(kek!), dek: Buffer.from(dek!), decoded: hit };
+      return hit;
+    }
     const env = decodeAnnotations(annotations); // throws on anything not exactly ours
     const wrappedHash = createHash('sha256').update(env.wrapped).digest();
     const decoded: DecodedEnvelope = {
@@ -333,6 +358,7 @@ export class Envelope {
     if (memoKey !== undefined) {
       if (this.decoded.size >= DECODED_MEMO_SIZE) this.decoded.clear();
       this.decoded.set(memoKey, decoded);
+      this.lastDecoded = { kek: Buffer.from(kek!), dek: Buffer.from(dek!), decoded };
     }
     return decoded;
   }

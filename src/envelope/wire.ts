@@ -25,7 +25,17 @@ export interface AadParts {
   wrappedHash?: Buffer;
 }
 
+/**
+ * The AAD depends only on the DEK (key_id, KEK bytes, wrapped DEK), so it is built once per DEK:
+ * remembered against the kekBytes Buffer the envelope keeps for that DEK (and checked against the
+ * other parts, so a caller passing different parts never gets another DEK's AAD).
+ */
+const aadMemo = new WeakMap<Buffer, { format: number; keyId: string; wrapped: Buffer; aad: Buffer }>();
+
 export function buildAad(format: number, parts: AadParts): Buffer {
+  const hit = aadMemo.get(parts.kekBytes);
+  if (hit && hit.format === format && hit.keyId === parts.keyId && hit.wrapped === parts.wrapped)
+    return hit.aad;
   const keyId = Buffer.from(parts.keyId, 'utf8');
   const head = Buffer.alloc(1 + 4);
   head.writeUInt8(format, 0);
@@ -33,7 +43,7 @@ export function buildAad(format: number, parts: AadParts): Buffer {
   const kekLen = Buffer.alloc(4);
   kekLen.writeUInt32BE(parts.kekBytes.length, 0);
   const wrappedHash = parts.wrappedHash ?? createHash('sha256').update(parts.wrapped).digest();
-  return Buffer.concat([
+  const aad = Buffer.concat([
     Buffer.from('k8s-kms-plugin/seal\0'),
     head,
     keyId,
@@ -41,14 +51,37 @@ export function buildAad(format: number, parts: AadParts): Buffer {
     parts.kekBytes,
     wrappedHash,
   ]);
+  aadMemo.set(parts.kekBytes, { format, keyId: parts.keyId, wrapped: parts.wrapped, aad });
+  return aad;
+}
+
+/** Random nonces are drawn from the CSPRNG a few hundred at a time (one call, not one per seal). */
+const NONCE_POOL_BYTES = NONCE_BYTES * 340;
+let noncePool = Buffer.alloc(0);
+let noncePos = 0;
+
+function nextNonce(): Buffer {
+  if (noncePos + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_BYTES);
+    noncePos = 0;
+  }
+  const nonce = noncePool.subarray(noncePos, noncePos + NONCE_BYTES);
+  noncePos += NONCE_BYTES;
+  return nonce;
 }
 
 export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = nextNonce();
   const cipher = createCipheriv('aes-256-gcm', dek, nonce);
   cipher.setAAD(buildAad(FORMAT_V1, parts));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([Buffer.from([FORMAT_V1]), nonce, body, cipher.getAuthTag()]);
+  const out = Buffer.allocUnsafe(OVERHEAD_BYTES + plaintext.length);
+  out[0] = FORMAT_V1;
+  nonce.copy(out, 1);
+  let pos = 1 + NONCE_BYTES;
+  pos += cipher.update(plaintext).copy(out, pos);
+  pos += cipher.final().copy(out, pos); // empty for GCM
+  cipher.getAuthTag().copy(out, pos);
+  return out;
 }
 
 export interface ParsedCiphertext {
@@ -82,7 +115,14 @@ export function open(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): Bu
     const decipher = createDecipheriv('aes-256-gcm', dek, parsed.nonce);
     decipher.setAAD(buildAad(parsed.format, parts));
     decipher.setAuthTag(parsed.tag);
-    return Buffer.concat([decipher.update(parsed.body), decipher.final()]);
+    const plaintext = decipher.update(parsed.body);
+    try {
+      decipher.final(); // empty for GCM; throws unless the tag verifies
+    } catch (err) {
+      plaintext.fill(0);
+      throw err;
+    }
+    return plaintext;
   } catch {
     throw new UnauthenticatedError(
       'ciphertext failed authentication: it, its key_id or its annotations were altered, or it was not produced by this plugin',

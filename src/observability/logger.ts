@@ -75,29 +75,3 @@ export function serializeError(err: unknown): Record<string, unknown> {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
-
-const accessLoggers = new WeakMap<Logger, Logger>();
-
-/**
- * A sibling of `logger` for the one-line-per-RPC access log: same stream, level, bindings and
- * format, but without the redaction pass (which costs ~10 µs a line). Only for lines whose fields
- * are fixed and known to be non-secret (method, uid, key_id, outcome, code, duration, and the
- * error message of our own error classes, which never carry secrets).
- */
-export function accessLogger(logger: Logger): Logger {
-  let access = accessLoggers.get(logger);
-  if (!access) {
-    const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
-    access = pino(
-      {
-        level: logger.level,
-        base: logger.bindings(),
-        timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: (label) => ({ level: label }) },
-      },
-      stream,
-    );
-    accessLoggers.set(logger, access);
-  }
-  return access;
-}

@@ -1,7 +1,11 @@
-/** Loads proto/v2/api.proto (keepCase: field names stay snake_case, e.g. key_id). */
-import { loadPackageDefinition, type GrpcObject, type ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+/**
+ * The KMS v2 API (proto/v2/api.proto): method paths, message shapes (field names stay snake_case,
+ * e.g. key_id, as proto-loader's keepCase gives them) and the grpc-js service definition, whose
+ * codecs are hand-written in ./codec.ts (proto-loader is only the reference in the tests).
+ */
+import type { ServiceDefinition } from '@grpc/grpc-js';
 import { fileURLToPath } from 'node:url';
+import { KMS_SERVICE } from './codec.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/v2/api.proto', import.meta.url));
 
@@ -11,6 +15,7 @@ export const METHODS = {
   decrypt: '/v2.KeyManagementService/Decrypt',
 } as const;
 
+export type StatusRequest = Record<string, never>;
 export interface StatusResponse {
   version: string;
   healthz: string;
@@ -35,18 +40,7 @@ export interface DecryptResponse {
   plaintext: Buffer;
 }
 
-let cached: GrpcObject | undefined;
-
-export function loadKmsPackage(): GrpcObject {
-  cached ??= loadPackageDefinition(
-    loadSync(PROTO_PATH, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true }),
-  );
-  return cached;
-}
-
-/** The v2.KeyManagementService service definition. */
+/** The v2.KeyManagementService service definition (custom codecs, see ./codec.ts). */
 export function kmsServiceDefinition(): ServiceDefinition {
-  const v2 = loadKmsPackage().v2 as GrpcObject;
-  const ctor = v2.KeyManagementService as unknown as { service: ServiceDefinition };
-  return ctor.service;
+  return KMS_SERVICE;
 }

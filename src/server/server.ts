@@ -18,15 +18,18 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { lstatSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Server as NetServer, Socket } from 'node:net';
 import { CallDeadline } from '../deadline.js';
 import {
   CancelledError,
+  DeadlineError,
   PluginError as PluginErrorClass,
   UnavailableError,
   type PluginError,
 } from '../errors.js';
-import { accessLogger, type Logger } from '../observability/logger.js';
+import { AccessLog } from '../observability/access-log.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { listenAbstract } from './abstract-socket.js';
 import { codeName, mapError, toServiceError } from './errors.js';
@@ -99,7 +102,7 @@ export class KmsServer {
 
   constructor(private readonly options: KmsServerOptions) {
     this.endpoint = parseEndpoint(options.listen);
-    this.accessLog = accessLogger(options.logger);
+    this.accessLog = new AccessLog(options.logger);
     this.server = new Server({
       'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
       // Do NOT set 'grpc.enable_channelz': 0 to save CPU: grpc-js 1.14 then stops tracking
@@ -111,6 +114,11 @@ export class KmsServer {
 
   get inFlightCalls(): number {
     return this.inFlight;
+  }
+
+  /** Writes the access lines still batched (they are otherwise written within 50 ms). */
+  flushAccessLog(): void {
+    this.accessLog.flush();
   }
 
   /** Binds the socket (first thing at start-up, before any remote call). */
@@ -196,136 +204,244 @@ export class KmsServer {
     for (const socket of this.abstractConnections) socket.destroy();
     this.abstractConnections.clear();
     if (this.started && this.endpoint.kind === 'path') removeSocket(this.endpoint.path, this.socketIno);
+    this.accessLog.flush();
     this.options.logger.info({ drained }, 'gRPC server stopped');
   }
 
   private handlers(): UntypedServiceImplementation {
     return {
       Status: (call: ServerUnaryCall<unknown, StatusResponse>, cb: sendUnaryData<StatusResponse>) =>
-        this.unary('status', call, cb, undefined, async () => {
-          const answer = this.options.status.status();
-          if (!answer.ok) throw answer.error;
-          return {
-            response: { version: answer.version, healthz: answer.healthz, key_id: answer.keyId },
-            keyId: answer.keyId,
-          };
-        }),
+        this.status(call, cb),
       Encrypt: (call: ServerUnaryCall<EncryptRequest, EncryptResponse>, cb: sendUnaryData<EncryptResponse>) =>
-        this.unary('encrypt', call, cb, call.request.uid, async () => {
-          validateEncrypt(call.request, this.options.maxPlaintextBytes);
-          const r = this.options.envelope.encrypt(call.request.plaintext);
-          return {
-            response: { ciphertext: r.ciphertext, key_id: r.keyId, annotations: r.annotations },
-            keyId: r.keyId,
-          };
-        }),
+        this.encrypt(call, cb),
       Decrypt: (call: ServerUnaryCall<DecryptRequest, DecryptResponse>, cb: sendUnaryData<DecryptResponse>) =>
-        this.unary('decrypt', call, cb, call.request.uid, async (deadline) => {
-          const req = call.request;
-          validateDecrypt(req);
-          const plaintext = await this.options.envelope.decrypt(
-            req.ciphertext,
-            req.key_id,
-            req.annotations ?? {},
-            () => deadline.signal,
-          );
-          return { response: { plaintext }, keyId: req.key_id };
-        }),
+        this.decrypt(call, cb),
     };
   }
 
-  private readonly accessLog: Logger;
-  private readonly rpcCounters = new Map<string, { inc(): void }>();
-  private readonly rpcTimers = new Map<string, { observe(v: number): void }>();
+  private readonly accessLog: AccessLog;
+  /** Metric children, looked up once per (method, code) instead of hashing labels on every call. */
+  private readonly rpcCounters: Array<Array<{ inc(): void } | undefined>> = [[], [], []];
+  private readonly rpcTimers: Array<{ observe(v: number): void } | undefined> = [];
 
-  /** Metric children are looked up once per (method, code), not hashed on every call. */
-  private recordRpc(method: string, code: grpcStatus, seconds: number): void {
-    const metrics = this.options.metrics;
-    if (!metrics) return;
-    const key = `${method}:${code}`;
-    let counter = this.rpcCounters.get(key);
-    if (!counter) {
-      counter = metrics.rpcTotal.labels({ method, code: codeName(code) });
-      this.rpcCounters.set(key, counter);
-    }
-    counter.inc();
-    let timer = this.rpcTimers.get(method);
-    if (!timer) {
-      timer = metrics.rpcDuration.labels({ method });
-      this.rpcTimers.set(method, timer);
-    }
-    timer.observe(seconds);
-  }
+  /*
+   * The three handlers run synchronously up to the envelope; only a Decrypt whose DEK is not in
+   * memory awaits anything. Per call they allocate no closures, timers or AbortSignals: the
+   * caller's deadline is read from the call, and a CallDeadline (signal, timer, cancel listener)
+   * is made only when a remote unwrap asks for a signal.
+   */
 
-  /** Runs one RPC: deadline → work → error mapping → metrics → one log line. */
-  private unary<Req, Res>(
-    method: keyof typeof METHODS,
-    call: ServerUnaryCall<Req, Res>,
-    cb: sendUnaryData<Res>,
-    uid: string | undefined,
-    work: (deadline: CallDeadline) => Promise<{ response: Res; keyId?: string }>,
-  ): void {
-    const started = process.hrtime.bigint();
+  private status(call: ServerUnaryCall<unknown, StatusResponse>, cb: sendUnaryData<StatusResponse>): void {
+    const started = performance.now();
     this.inFlight += 1;
-    const deadlineMs = deadlineOfCall(call.getDeadline(), this.options.defaultDeadlineMs ?? 30_000);
-    const deadline = new CallDeadline(deadlineMs, reserveFor(deadlineMs));
-    call.on('cancelled', () => deadline.cancel(CALLER_CANCELLED));
+    let answer: StatusAnswer;
+    try {
+      answer = this.options.status.status();
+    } catch (err) {
+      this.fail(M_STATUS, started, call, cb, err, undefined);
+      return;
+    }
+    if (!answer.ok) {
+      this.fail(M_STATUS, started, call, cb, answer.error, undefined);
+      return;
+    }
+    this.finish(M_STATUS, started, grpcStatus.OK, undefined, answer.keyId, undefined);
+    cb(null, { version: answer.version, healthz: answer.healthz, key_id: answer.keyId });
+  }
 
-    const finish = (code: grpcStatus, keyId: string | undefined, kind?: string, details?: string): void => {
-      this.inFlight -= 1;
-      deadline.dispose();
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.recordRpc(method, code, seconds);
-      const logger = this.accessLog;
-      const level =
-        code === grpcStatus.OK
-          ? method === 'status'
-            ? 'debug'
-            : 'info'
-          : code === grpcStatus.INTERNAL
-            ? 'error'
-            : 'warn';
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level](
-        {
-          method,
-          uid: safeUid(uid),
-          keyId,
-          outcome: code === grpcStatus.OK ? 'ok' : kind,
-          code: codeName(code),
-          durationMs: Math.round(seconds * 1e6) / 1e3,
-          ...(details ? { error: details } : {}),
-        },
-        'rpc',
-      );
-    };
-
-    work(deadline).then(
-      ({ response, keyId }) => {
-        if (method !== 'status' && deadline.expired) {
-          // The caller has given up; do not pretend success arrived in time.
-          finish(grpcStatus.DEADLINE_EXCEEDED, keyId, 'deadline', 'deadline passed before the reply');
-          cb(
-            toServiceError({
-              code: grpcStatus.DEADLINE_EXCEEDED,
-              kind: 'deadline',
-              details: 'deadline exceeded',
-            }),
-          );
-          return;
-        }
-        finish(grpcStatus.OK, keyId);
-        cb(null, response);
-      },
-      (err: unknown) => {
-        const m = mapError(deadline.expired && !(err instanceof PluginErrorClass) ? deadline.reason : err);
-        const keyId = (call.request as { key_id?: string } | undefined)?.key_id;
-        finish(m.code, keyId ? keyId.slice(0, 128) : undefined, m.kind, m.details);
-        cb(toServiceError(m));
-      },
+  private encrypt(
+    call: ServerUnaryCall<EncryptRequest, EncryptResponse>,
+    cb: sendUnaryData<EncryptResponse>,
+  ): void {
+    const started = performance.now();
+    this.inFlight += 1;
+    const req = call.request;
+    let r: ReturnType<EnvelopeOps['encrypt']>;
+    try {
+      validateEncrypt(req, this.options.maxPlaintextBytes);
+      r = this.options.envelope.encrypt(req.plaintext);
+    } catch (err) {
+      this.fail(M_ENCRYPT, started, call, cb, err, undefined);
+      return;
+    }
+    this.reply(
+      M_ENCRYPT,
+      started,
+      call,
+      cb,
+      { ciphertext: r.ciphertext, key_id: r.keyId, annotations: r.annotations },
+      r.keyId,
+      undefined,
     );
   }
+
+  private decrypt(
+    call: ServerUnaryCall<DecryptRequest, DecryptResponse>,
+    cb: sendUnaryData<DecryptResponse>,
+  ): void {
+    const started = performance.now();
+    this.inFlight += 1;
+    const req = call.request;
+    // Made only if the envelope needs a signal (a remote unwrap).
+    let deadline: CallDeadline | undefined;
+    const signal = (): AbortSignal => {
+      deadline ??= this.callDeadline(call);
+      return deadline.signal;
+    };
+    let pending: Promise<Buffer>;
+    try {
+      validateDecrypt(req);
+      pending = this.options.envelope.decrypt(req.ciphertext, req.key_id, req.annotations ?? {}, signal);
+    } catch (err) {
+      this.fail(M_DECRYPT, started, call, cb, err, undefined);
+      return;
+    }
+    pending.then(
+      (plaintext) => this.reply(M_DECRYPT, started, call, cb, { plaintext }, req.key_id, deadline),
+      (err: unknown) => this.fail(M_DECRYPT, started, call, cb, err, deadline),
+    );
+  }
+
+  /** The deadline and cancellation of a call, as a CallDeadline (for remote work). */
+  private callDeadline(call: ServerUnaryCall<unknown, unknown>): CallDeadline {
+    const deadlineMs = deadlineOfCall(call.getDeadline(), this.options.defaultDeadlineMs ?? 30_000);
+    const deadline = new CallDeadline(deadlineMs, reserveFor(deadlineMs));
+    if (call.cancelled) deadline.cancel(CALLER_CANCELLED);
+    else call.once('cancelled', () => deadline.cancel(CALLER_CANCELLED));
+    return deadline;
+  }
+
+  /** Sends a successful answer, unless the caller has given up meanwhile. */
+  private reply<Res>(
+    method: number,
+    started: number,
+    call: ServerUnaryCall<unknown, Res>,
+    cb: sendUnaryData<Res>,
+    response: Res,
+    keyId: string,
+    deadline: CallDeadline | undefined,
+  ): void {
+    if (deadline ? deadline.expired : this.expired(call)) {
+      // The caller has given up; do not pretend success arrived in time.
+      deadline?.dispose();
+      this.finish(
+        method,
+        started,
+        grpcStatus.DEADLINE_EXCEEDED,
+        'deadline',
+        keyId,
+        (call.request as { uid?: string }).uid,
+        'deadline passed before the reply',
+      );
+      cb(
+        toServiceError({
+          code: grpcStatus.DEADLINE_EXCEEDED,
+          kind: 'deadline',
+          details: 'deadline exceeded',
+        }),
+      );
+      return;
+    }
+    deadline?.dispose();
+    this.finish(method, started, grpcStatus.OK, undefined, keyId, (call.request as { uid?: string }).uid);
+    cb(null, response);
+  }
+
+  /** Maps an error (in one place: ./errors.ts) and sends it. */
+  private fail<Res>(
+    method: number,
+    started: number,
+    call: ServerUnaryCall<unknown, Res>,
+    cb: sendUnaryData<Res>,
+    err: unknown,
+    deadline: CallDeadline | undefined,
+  ): void {
+    let cause = err;
+    if (!(err instanceof PluginErrorClass)) {
+      if (deadline?.expired) cause = deadline.reason;
+      else if (!deadline && this.expired(call)) cause = call.cancelled ? CALLER_CANCELLED : DEADLINE_PASSED;
+    }
+    deadline?.dispose();
+    const m = mapError(cause);
+    const req = call.request as { key_id?: string; uid?: string } | undefined;
+    const keyId = req?.key_id ? req.key_id.slice(0, 128) : undefined;
+    this.finish(
+      method,
+      started,
+      m.code,
+      m.kind,
+      keyId,
+      method === M_STATUS ? undefined : req?.uid,
+      m.details,
+    );
+    cb(toServiceError(m));
+  }
+
+  /** True once the caller's deadline has passed or it cancelled. */
+  private expired(call: ServerUnaryCall<unknown, unknown>): boolean {
+    if (call.cancelled) return true;
+    const d = call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : Number(d);
+    return Number.isFinite(ms) && Date.now() >= ms;
+  }
+
+  /** Metrics and the access line of one RPC. */
+  private finish(
+    method: number,
+    started: number,
+    code: grpcStatus,
+    kind: string | undefined,
+    keyId: string | undefined,
+    uid: string | undefined,
+    details?: string,
+  ): void {
+    this.inFlight -= 1;
+    const seconds = (performance.now() - started) / 1000;
+    const name = METHOD_NAMES[method];
+    const metrics = this.options.metrics;
+    if (metrics) {
+      const byCode = this.rpcCounters[method];
+      let counter = byCode[code];
+      if (!counter) {
+        counter = metrics.rpcTotal.labels({ method: name, code: codeName(code) });
+        byCode[code] = counter;
+      }
+      counter.inc();
+      let timer = this.rpcTimers[method];
+      if (!timer) {
+        timer = metrics.rpcDuration.labels({ method: name });
+        this.rpcTimers[method] = timer;
+      }
+      timer.observe(seconds);
+    }
+    const level =
+      code === grpcStatus.OK
+        ? method === M_STATUS
+          ? 'debug'
+          : 'info'
+        : code === grpcStatus.INTERNAL
+          ? 'error'
+          : 'warn';
+    if (!this.accessLog.enabled(level)) return;
+    this.accessLog.write(level, {
+      method: name,
+      uid: safeUid(uid),
+      keyId,
+      outcome: code === grpcStatus.OK ? 'ok' : kind,
+      code: codeName(code),
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      error: details,
+    });
+  }
 }
+
+const M_STATUS = 0;
+const M_ENCRYPT = 1;
+const M_DECRYPT = 2;
+const METHOD_NAMES: ReadonlyArray<keyof typeof METHODS> = ['status', 'encrypt', 'decrypt'];
+
+/** Reason for a non-plugin error raised after the caller's deadline passed. */
+const DEADLINE_PASSED = new DeadlineError('deadline exceeded');
 
 /**
  * Remote work stops this much before the caller's deadline (a tenth of the time left, at most

@@ -124,6 +124,7 @@ export async function runAwsScenario(s: AwsScenario): Promise<void> {
       async () => (p.plugin.server.inFlightCalls === 0 ? true : undefined),
       500,
     );
+    p.plugin.server.flushAccessLog(); // access lines are batched (written within 50 ms)
     const server = serverDecryptDurations(p.log).at(-1);
     expect(server?.code).toBe(t.error ? codeName(t.error.code) : 'OK');
     expect(server?.ms ?? Infinity).toBeLessThan(APISERVER_DEADLINE_MS);
