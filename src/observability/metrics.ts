@@ -20,6 +20,8 @@ export interface ProviderMetrics {
   /** Remaining lifetime of the provider's credential (e.g. a Vault token), where it has one. */
   credentialTtl: Gauge<'provider'>;
   credentialRenewals: Counter<'provider' | 'outcome'>;
+  /** 1 while an optional remote call (e.g. listing key versions) is refused and skipped; `call` is bounded. */
+  optionalCallUnavailable: Gauge<'provider' | 'call'>;
 }
 
 export class Metrics implements ProviderMetrics {
@@ -33,6 +35,8 @@ export class Metrics implements ProviderMetrics {
   readonly kekState: Gauge<'provider' | 'role' | 'state'>;
   readonly credentialTtl: Gauge<'provider'>;
   readonly credentialRenewals: Counter<'provider' | 'outcome'>;
+  readonly optionalCallUnavailable: Gauge<'provider' | 'call'>;
+  readonly dekVerificationFailures: Counter<'provider' | 'check'>;
   readonly dekCacheEvents: Counter<'event'>;
   readonly dekCacheSize: Gauge;
   readonly dekRotations: Counter<'reason'>;
@@ -110,6 +114,18 @@ export class Metrics implements ProviderMetrics {
       name: 'kms_plugin_credential_renewals_total',
       help: 'Credential renewals and re-logins, by outcome.',
       labelNames: ['provider', 'outcome'],
+      ...r,
+    });
+    this.optionalCallUnavailable = new Gauge({
+      name: 'kms_plugin_optional_call_unavailable',
+      help: '1 while an optional remote call (e.g. listing key versions) is refused and skipped; the plugin serves without it and retries hourly.',
+      labelNames: ['provider', 'call'],
+      ...r,
+    });
+    this.dekVerificationFailures = new Counter({
+      name: 'kms_plugin_dek_verification_failures_total',
+      help: 'Unwrapped DEKs the KMS returned that failed verification (commitment or first open); dropped, never cached.',
+      labelNames: ['provider', 'check'],
       ...r,
     });
     this.dekCacheEvents = new Counter({

@@ -48,7 +48,7 @@ afterAll(async () => {
 async function tlsProvider(overrides: Record<string, unknown>): Promise<ProviderHandle> {
   const h = await providerFor(fake, {
     // The first call sets up TLS and fetches a token: generous on a loaded CI box.
-    callTimeout: '5s',
+    attemptTimeout: '5s',
     insecure: false,
     endpoint: `localhost:${fake.port}`,
     caFile: cert.certFile,
@@ -114,7 +114,7 @@ describe('gcp provider credentials (TLS fake)', () => {
   });
 
   it('verifies the server certificate: without gcp.caFile the self-signed fake is refused', async () => {
-    const h = await tlsProvider({ caFile: undefined, maxAttempts: 1, callTimeout: '1s' });
+    const h = await tlsProvider({ caFile: undefined, maxAttempts: 1, attemptTimeout: '1s' });
     let err: unknown;
     try {
       await h.provider.currentVersion(timeoutSignal(1500));

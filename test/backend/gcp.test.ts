@@ -118,8 +118,8 @@ describe('gcp provider: round trip and references', () => {
     expect(fake.callsTo('encrypt')).toHaveLength(0);
   });
 
-  it('sends a gRPC deadline on every call, capped by gcp.callTimeout and the caller', async () => {
-    const { provider: p } = await provider({ callTimeout: '1500ms' });
+  it('sends a gRPC deadline on every call, capped by gcp.attemptTimeout and the caller', async () => {
+    const { provider: p } = await provider({ attemptTimeout: '1500ms' });
     const info = await p.currentVersion(deadline(5000));
     await p.wrap(randomBytes(32), info, deadline(400));
     const [get, enc] = fake.calls;
@@ -402,7 +402,7 @@ describe('gcp provider: faults and deadlines', () => {
   });
 
   it('a hanging Cloud KMS is cut off at the per-call timeout and retried inside the deadline', async () => {
-    const { provider: p } = await provider({ callTimeout: '300ms' });
+    const { provider: p } = await provider({ attemptTimeout: '300ms' });
     const info = await p.currentVersion(deadline());
     fake.injectFault({ kind: 'hang', method: 'encrypt', times: 1 });
     const started = Date.now();
@@ -423,7 +423,7 @@ describe('gcp provider: faults and deadlines', () => {
     const took = Date.now() - started;
     expect(['deadline', 'unavailable']).toContain(err.kind);
     expect(took).toBeGreaterThanOrEqual(450);
-    expect(took).toBeLessThan(1200); // gcp.callTimeout (2 s) would be the bound if the deadline were ignored
+    expect(took).toBeLessThan(1200); // gcp.attemptTimeout (2 s) would be the bound if the deadline were ignored
   });
 
   it('a caller that goes away cancels the RPC', async () => {

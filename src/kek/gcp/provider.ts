@@ -66,7 +66,7 @@ export class GcpKekProvider implements KekProvider {
       ...options.caller,
       retry: {
         maxAttempts: config.maxAttempts,
-        attemptTimeoutMs: config.callTimeout,
+        attemptTimeoutMs: config.attemptTimeout,
         ...options.caller?.retry,
       },
       // Attempts classify their own errors (see call()); this is only the fallback.
@@ -190,7 +190,7 @@ export class GcpKekProvider implements KekProvider {
       try {
         return await fn({
           signal: attemptSignal,
-          timeoutMs: remainingMs(attemptSignal, this.config.callTimeout),
+          timeoutMs: remainingMs(attemptSignal, this.config.attemptTimeout ?? 10_000),
         });
       } catch (err) {
         // Classify here, where the operation is known for certain (concurrent calls share the caller).
