@@ -26,15 +26,33 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const tree: Tree = structuredClone(options.defaults ?? {});
   if (options.file) deepMerge(tree, readConfigFile(options.file));
   const env = options.env ?? process.env;
-  for (const flag of allFlags) {
+  const warnings: string[] = [];
+  const note = (flag: FlagSpec, source: string): void => {
+    if (!flag.deprecatedFor) return;
+    const instead = source.startsWith('--')
+      ? `--${flag.deprecatedFor}`
+      : `KMS_PLUGIN_${flag.deprecatedFor.toUpperCase().replace(/-/g, '_')}`;
+    warnings.push(`config: ${source} is deprecated; use ${instead} (the same setting for every provider)`);
+  };
+  // Deprecated aliases first, so the current name wins when both are given.
+  const ordered = [...allFlags].sort((a, b) => Number(!a.deprecatedFor) - Number(!b.deprecatedFor));
+  for (const flag of ordered) {
     const raw = env[envName(flag)];
-    if (raw !== undefined && raw !== '') setPath(tree, flag.path, convert(flag, raw, envName(flag)));
+    if (raw !== undefined && raw !== '') {
+      note(flag, envName(flag));
+      setPath(tree, flag.path, convert(flag, raw, envName(flag)));
+    }
   }
-  for (const flag of allFlags) {
+  for (const flag of ordered) {
     const value = options.flags?.[flag.name];
-    if (value !== undefined) setPath(tree, flag.path, convert(flag, value, `--${flag.name}`));
+    if (value !== undefined) {
+      note(flag, `--${flag.name}`);
+      setPath(tree, flag.path, convert(flag, value, `--${flag.name}`));
+    }
   }
-  return validateConfig(tree);
+  const config = validateConfig(tree);
+  if (warnings.length > 0) deprecations.set(config, [...warnings, ...configDeprecations(config)]);
+  return config;
 }
 
 export function validateConfig(tree: unknown): Config {

@@ -393,12 +393,13 @@ export class Envelope {
   /**
    * Unwraps through the provider that owns the DEK, sharing one remote call among concurrent
    * callers, and verifies the DEK before it is cached or handed to any waiter:
-   * - format 2: the commitment stored with the object must match; a mismatch is a KMS fault.
-   * - format 1 (no commitment): the first requester's object must open with it. If it does not,
-   *   the KMS is asked once more: the same bytes again mean the object is bad (the DEK is handed on
-   *   unverified and not cached); different bytes mean the KMS is returning wrong DEKs (a KMS fault).
-   * A DEK that fails is zeroed and never cached; the call fails UNAVAILABLE and the next Decrypt
-   * unwraps again. Logged and counted (kms_plugin_dek_verification_failures_total).
+   * - format 2: the commitment stored with the object must match the DEK;
+   * - format 1 (no commitment): the first requester's object must open with it.
+   * If the check fails, the KMS is asked once more. Different bytes: the KMS returned a wrong DEK;
+   * both are zeroed, nothing is cached, the call fails UNAVAILABLE (a KMS fault, logged and counted
+   * in kms_plugin_dek_verification_failures_total) and the next Decrypt unwraps again. The same
+   * bytes: the object itself fails (altered); the DEK is handed on unverified and NOT cached, and
+   * the open reports INVALID_ARGUMENT. A waiter whose own object opens with it caches it then.
    */
   private async unwrapShared(
     env: DecodedEnvelope,
@@ -426,7 +427,7 @@ export class Envelope {
             if (dek.length !== DEK_BYTES) {
               dek.fill(0);
               this.verificationFailed(ref, dekId, 'length');
-              throw new UnavailableError(
+              throw new CorruptError(
                 `${ref.provider}: the KMS returned an unwrapped DEK of the wrong length; not cached, the next Decrypt unwraps again`,
               );
             }
@@ -436,31 +437,29 @@ export class Envelope {
             }
             return dek;
           };
+          const check = parsed.commit ? 'commitment' : 'open';
+          const passes = (candidate: Buffer): boolean =>
+            parsed.commit
+              ? verifyCommitment(candidate, env.wrappedHash, parsed.commit)
+              : opens(candidate, parsed, parts);
           const dek = await unwrapOnce();
-          let verified: boolean;
-          if (parsed.commit) {
-            if (!verifyCommitment(dek, env.wrappedHash, parsed.commit)) {
+          const verified = passes(dek);
+          if (!verified) {
+            // The DEK or the object is wrong. Ask the KMS once more: different bytes mean the KMS
+            // returned a wrong DEK (a KMS fault); the same bytes mean the object is what fails.
+            const again = await unwrapOnce().catch((err: unknown) => {
               dek.fill(0);
-              this.verificationFailed(ref, dekId, 'commitment');
-              throw new UnavailableError(
-                `${ref.provider}: the KMS returned a DEK that failed verification (commitment mismatch); not cached, the next Decrypt unwraps again`,
-              );
-            }
-            verified = true;
-          } else if (opens(dek, parsed, parts)) {
-            verified = true;
-          } else {
-            const again = await unwrapOnce();
+              throw err;
+            });
             const same = again.equals(dek);
             again.fill(0);
             if (!same) {
               dek.fill(0);
-              this.verificationFailed(ref, dekId, 'open');
+              this.verificationFailed(ref, dekId, check);
               throw new UnavailableError(
-                `${ref.provider}: the KMS returned different DEKs for the same wrapped key and one failed verification; not cached, the next Decrypt unwraps again`,
+                `${ref.provider}: the KMS returned a DEK that failed verification (${check === 'commitment' ? 'commitment mismatch' : 'it did not open the object'}) and a different one when asked again; nothing cached, the next Decrypt unwraps again`,
               );
             }
-            verified = false; // consistent answers: the object is what failed; its open reports it
           }
           if (this.closed) {
             dek.fill(0);

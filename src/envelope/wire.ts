@@ -14,7 +14,14 @@
  * wrong DEK from a faulty KMS is recognised as a KMS fault and never cached. Format 1 objects
  * (written before) have none; their DEK is verified by opening the requesting object.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { InvalidInputError, UnauthenticatedError } from '../errors.js';
 
 export const FORMAT_V1 = 0x01;

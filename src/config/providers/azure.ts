@@ -298,10 +298,11 @@ export const azureFlags: FlagSpec[] = [
   },
   {
     name: 'azure-request-timeout',
-    path: p('requestTimeout'),
+    path: p('attemptTimeout'),
     type: 'string',
     arg: 'DURATION',
     description: 'azure: DEPRECATED alias of --azure-attempt-timeout',
+    deprecatedFor: 'azure-attempt-timeout',
   },
   {
     name: 'azure-ca-file',

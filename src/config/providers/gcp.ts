@@ -179,14 +179,16 @@ export const gcpFlags: FlagSpec[] = [
     path: ['gcp', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
-    description: 'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
+    description:
+      'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'gcp-call-timeout',
-    path: ['gcp', 'callTimeout'],
+    path: ['gcp', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
     description: 'gcp provider: DEPRECATED alias of --gcp-attempt-timeout',
+    deprecatedFor: 'gcp-attempt-timeout',
   },
   {
     name: 'gcp-max-attempts',

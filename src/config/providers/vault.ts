@@ -223,7 +223,8 @@ export const vaultFlags: FlagSpec[] = [
     path: ['vault', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
-    description: 'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
+    description:
+      'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'vault-address',
