@@ -26,6 +26,7 @@ export type KeyState =
   | 'disabled'
   | 'pending_deletion' // AWS PendingDeletion, GCP DESTROY_SCHEDULED, Azure soft-deleted, Vault deletion scheduled
   | 'destroyed'
+  | 'not_found' // the key (or pinned version) does not exist any more: AWS NotFoundException, GCP/Azure/Vault 404
   | 'pending_import'
   | 'expired' // Azure `expires` passed
   | 'not_yet_valid' // Azure `notBefore` in the future
@@ -36,6 +37,7 @@ export const KEY_STATES: readonly KeyState[] = [
   'disabled',
   'pending_deletion',
   'destroyed',
+  'not_found',
   'pending_import',
   'expired',
   'not_yet_valid',
