@@ -49,7 +49,12 @@ export function renderChecks(
       c.ageSeconds !== undefined && Number.isFinite(c.ageSeconds)
         ? ` (${Math.max(0, Math.round(c.ageSeconds))}s ago)`
         : '';
-    if (c.ok) return opts.verbose ? `[+]${name} ok${age}` : `[+]${name} ok`;
+    if (c.ok) {
+      if (!opts.verbose) return `[+]${name} ok`;
+      // A passing check may still carry a warning worth reading (e.g. a refused rollback).
+      const note = sanitizeReason(c.reason);
+      return `[+]${name} ok${note ? `: ${note}` : ''}${age}`;
+    }
     // Like kube-apiserver: the reason is shown only when asked for (?verbose).
     const reason = opts.verbose ? sanitizeReason(c.reason) || 'not ok' : 'reason withheld';
     return `[-]${name} failed: ${reason}${opts.verbose ? age : ''}`;

@@ -26,6 +26,7 @@ import {
   type KeyVersionInfo,
 } from '../kek/types.js';
 import { STOP_WRITES, keyStateOf } from '../kek/key-state.js';
+import type { OptionalCallIssue } from '../kek/optional.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StatusAnswer, StatusSource } from '../server/server.js';
@@ -60,6 +61,8 @@ export interface WatcherSnapshot {
   lastError?: { kind: string; message: string };
   pendingVersion?: { ref: KekRef; observations: number };
   rollbackRefused?: KekRef;
+  /** Optional remote calls the provider skips because they were refused (see src/kek/optional.ts). */
+  optionalIssues?: OptionalCallIssue[];
 }
 
 export class KekWatcher implements StatusSource {
@@ -153,6 +156,7 @@ export class KekWatcher implements StatusSource {
         observations: this.candidate.observations,
       },
       rollbackRefused: this.rollbackRefused,
+      optionalIssues: this.options.provider.optionalIssues?.(),
     };
   }
 

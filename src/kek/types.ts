@@ -12,6 +12,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
+import type { OptionalCallIssue } from './optional.js';
 
 export const PROVIDER_KINDS = ['local', 'aws', 'gcp', 'azure', 'vault'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
@@ -114,10 +115,17 @@ export interface KekProvider {
    * listed cheaply: `local` (highest version in the key file), GCP (list CryptoKeyVersions with
    * filter `state=ENABLED`, highest numeric version id; the ordinal must match currentVersion's),
    * Azure (list the key's versions, newest enabled by `createdOn`). Leave it out where new
-   * versions are always the primary (AWS, Vault transit: latest_version). A rejection fails the
-   * probe like currentVersion() would (so missing list permission shows up at start-up).
+   * versions are always the primary (AWS, Vault transit: latest_version). The listing is an
+   * OPTIONAL call (./optional.ts): when it is refused the provider returns undefined, warns once,
+   * and the plugin serves with the primary.
    */
   newestVersion?(signal: AbortSignal): Promise<KeyVersionInfo | undefined>;
+
+  /**
+   * Optional: the optional remote calls this provider is skipping because they were refused
+   * (see ./optional.ts), for /healthz?verbose. Empty or absent when everything works.
+   */
+  optionalIssues?(): OptionalCallIssue[];
 
   /**
    * Optional: register a callback for out-of-band hints that the current version may have changed

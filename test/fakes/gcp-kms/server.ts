@@ -46,6 +46,7 @@ export type FaultKind =
   | 'unavailable'
   | 'resource_exhausted'
   | 'permission_denied'
+  | 'unimplemented'
   | 'unauthenticated'
   | 'not_found'
   | 'internal'
@@ -61,7 +62,9 @@ export type FaultKind =
   /** Encrypt: the response names a different CryptoKeyVersion than the one used. */
   | 'wrong_version'
   /** Encrypt: a bit of the ciphertext flipped after its checksum was computed (in-transit damage). */
-  | 'corrupt_ciphertext';
+  | 'corrupt_ciphertext'
+  /** Decrypt: a wrong plaintext with a MATCHING plaintext_crc32c (a buggy proxy or HSM, not the wire). */
+  | 'corrupt_plaintext';
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -416,6 +419,7 @@ export class FakeGcpKms {
       unauthenticated: [grpc.status.UNAUTHENTICATED, 'Request had invalid authentication credentials.'],
       not_found: [grpc.status.NOT_FOUND, 'CryptoKey not found.'],
       internal: [grpc.status.INTERNAL, 'Internal error encountered.'],
+      unimplemented: [grpc.status.UNIMPLEMENTED, 'Method not implemented.'],
       deadline_exceeded: [grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded.'],
     };
     const e = errorCodes[fault.kind];
@@ -455,6 +459,11 @@ export class FakeGcpKms {
         ct[ct.length - 1] ^= 0x01;
         return { ...v, ciphertext: ct };
       }
+    }
+    if (method === 'decrypt' && fault.kind === 'corrupt_plaintext') {
+      const plain = Buffer.from(v.plaintext as Buffer);
+      plain[0] ^= 0x20;
+      return { ...v, plaintext: plain, plaintextCrc32c: { value: crc32c(plain) } };
     }
     if (method === 'decrypt' && fault.kind === 'corrupt_checksum') {
       return {

@@ -9,6 +9,8 @@ import {
   UnknownKeyError,
 } from '../../../src/errors.js';
 import { withKeyState } from '../../../src/kek/key-state.js';
+import { createHealthView } from '../../../src/health/view.js';
+import { renderChecks } from '../../../src/health/http-format.js';
 import { KekWatcher, sameVersion, type ProbeSettings } from '../../../src/health/watcher.js';
 import type { KekProvider, KekRef, KeyState, KeyVersionInfo, WrapResult } from '../../../src/kek/types.js';
 import { Metrics } from '../../../src/observability/metrics.js';
@@ -348,6 +350,12 @@ describe('rollback with newestVersion()', () => {
     );
     expect(await metricValue(metrics, 'kms_plugin_kek_rollback_active', { provider: 'local' })).toBe(1);
     expect(watcher.status()).toMatchObject({ ok: true, keyId: id2 });
+    // /healthz?verbose says why (issue 12.6), not a bare "[+]kek-rollback ok".
+    const view = createHealthView({ watcher, server: { inFlightCalls: 0 } });
+    const body = renderChecks(view.health().checks, { verbose: true, endpoint: 'healthz' }).body;
+    expect(body).toMatch(
+      /\[\+\]kek-rollback ok: refusing rollback: remote primary is older version 1; keeping 2 \(key_ids are never reused\)/,
+    );
     kek.primary = '2';
     await watcher.probeNow();
     expect(watcher.snapshot().rollbackRefused).toBeUndefined();
