@@ -218,13 +218,36 @@ describe('gcp provider: newest enabled version (rollback guard)', () => {
     expect(fake.callsTo('listCryptoKeyVersions')).toHaveLength(2);
   });
 
-  it('is undefined when no version is enabled, and a denied list fails like a probe', async () => {
+  it('is undefined when no version is enabled', async () => {
     fake.disableVersion(TEST_KEY, 1);
     const { provider: p } = await provider();
     expect(await p.newestVersion!(deadline())).toBeUndefined();
-    fake.injectFault({ kind: 'permission_denied', method: 'listCryptoKeyVersions' });
-    expect((await rejection(p.newestVersion!(deadline()))).kind).toBe('permission_denied');
   });
+
+  it.each(['permission_denied', 'unimplemented'] as const)(
+    'a %s list is optional: undefined, one warning naming cloudkms.cryptoKeyVersions.list, a metric, an issue for /healthz (issue 12.4)',
+    async (kind) => {
+      const h = await provider();
+      fake.injectFault({ kind, method: 'listCryptoKeyVersions' });
+      expect(await h.provider.newestVersion!(deadline())).toBeUndefined();
+      expect(await h.provider.newestVersion!(deadline())).toBeUndefined();
+      expect(fake.callsTo('listCryptoKeyVersions')).toHaveLength(1); // not retried on every probe
+      const warns = h.logs.filter(
+        (l) => l.includes('"level":"warn"') && l.includes('cloudkms.cryptoKeyVersions.list'),
+      );
+      expect(warns).toHaveLength(1);
+      const gauge = (await h.metrics.optionalCallUnavailable.get()).values.find(
+        (v) => v.labels.call === 'listCryptoKeyVersions',
+      );
+      expect(gauge?.value).toBe(1);
+      expect(h.provider.optionalIssues?.()).toEqual([
+        expect.objectContaining({
+          call: 'listCryptoKeyVersions',
+          permission: 'cloudkms.cryptoKeyVersions.list',
+        }),
+      ]);
+    },
+  );
 });
 
 describe('gcp provider: version states', () => {

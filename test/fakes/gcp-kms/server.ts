@@ -258,6 +258,11 @@ export class FakeGcpKms {
     key.primaryId = v.id;
   }
 
+  /** Leaves the key without a primary version (as Cloud KMS does once the primary is destroyed). */
+  clearPrimary(keyName: string): void {
+    this.mustKey(keyName).primaryId = undefined;
+  }
+
   /** Forces any state (tests): ENABLED, DISABLED, DESTROY_SCHEDULED, DESTROYED, ... */
   setVersionState(keyName: string, versionId: number | string, state: VersionState): void {
     const v = this.mustVersion(this.mustKey(keyName), Number(versionId));
