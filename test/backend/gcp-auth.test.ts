@@ -126,3 +126,25 @@ describe('gcp provider credentials (TLS fake)', () => {
     expect(fake.calls).toHaveLength(0); // the handshake failed: no RPC reached the fake
   });
 });
+
+describe('gcp provider without usable credentials (issue 12.6)', () => {
+  it('is classed permission_denied, as docs/providers/gcp.md says, with a message naming the credentials', async () => {
+    const saved = { ...process.env };
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    delete process.env.GCE_METADATA_HOST;
+    try {
+      const h = await tlsProvider({ maxAttempts: 1 });
+      let err: unknown;
+      try {
+        await h.provider.currentVersion(timeoutSignal(10_000));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PluginError);
+      expect(`${(err as PluginError).kind}: ${(err as PluginError).message}`).toMatch(/^permission_denied: /);
+      expect((err as PluginError).message).toMatch(/credentials/i);
+    } finally {
+      process.env = saved;
+    }
+  });
+});

@@ -67,6 +67,17 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
   }
   const name = grpcStatus[code] ?? `code ${code}`;
   const msg = `${what} on ${keyName}: ${name}: ${detail}`;
+  if (
+    /Getting metadata from plugin failed|Could not load the default credentials|could not refresh access token/i.test(
+      detail,
+    )
+  ) {
+    // The call never left: gRPC reports the credential plugin's failure with whatever code
+    // (UNKNOWN, INTERNAL, UNAVAILABLE). It is a credentials problem: permission_denied, as documented.
+    return new PermissionDeniedError(
+      `${what} on ${keyName}: could not obtain Google credentials (${detail}); check ADC / gcp.credentialsFile / Workload Identity`,
+    );
+  }
   switch (code) {
     case 3: // INVALID_ARGUMENT
       if (/crc32c|checksum/i.test(detail)) {
