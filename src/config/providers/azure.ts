@@ -290,19 +290,19 @@ export const azureFlags: FlagSpec[] = [
     description: 'azure: Entra ID authority, e.g. https://login.microsoftonline.us',
   },
   {
-    name: 'azure-attempt-timeout',
-    path: p('attemptTimeout'),
-    type: 'string',
-    arg: 'DURATION',
-    description: 'azure: cap on one Key Vault attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
     name: 'azure-request-timeout',
     path: p('attemptTimeout'),
     type: 'string',
     arg: 'DURATION',
     description: 'azure: DEPRECATED alias of --azure-attempt-timeout',
     deprecatedFor: 'azure-attempt-timeout',
+  },
+  {
+    name: 'azure-attempt-timeout',
+    path: p('attemptTimeout'),
+    type: 'string',
+    arg: 'DURATION',
+    description: 'azure: cap on one Key Vault attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'azure-ca-file',

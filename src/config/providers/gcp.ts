@@ -175,20 +175,20 @@ export const gcpFlags: FlagSpec[] = [
     description: `gcp provider: additional authenticated data on every call (default "${DEFAULT_GCP_AAD}")`,
   },
   {
-    name: 'gcp-attempt-timeout',
-    path: ['gcp', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description:
-      'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
     name: 'gcp-call-timeout',
     path: ['gcp', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
     description: 'gcp provider: DEPRECATED alias of --gcp-attempt-timeout',
     deprecatedFor: 'gcp-attempt-timeout',
+  },
+  {
+    name: 'gcp-attempt-timeout',
+    path: ['gcp', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description:
+      'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'gcp-max-attempts',

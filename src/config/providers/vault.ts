@@ -219,14 +219,6 @@ export type VaultConfigInput = z.input<typeof vaultSchema>;
 
 export const vaultFlags: FlagSpec[] = [
   {
-    name: 'vault-attempt-timeout',
-    path: ['vault', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description:
-      'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
     name: 'vault-address',
     path: ['vault', 'address'],
     type: 'string',
@@ -337,5 +329,13 @@ export const vaultFlags: FlagSpec[] = [
     type: 'string',
     arg: 'PATH',
     description: 'vault provider: AppRole secret_id file',
+  },
+  {
+    name: 'vault-attempt-timeout',
+    path: ['vault', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description:
+      'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
   },
 ];
