@@ -48,7 +48,7 @@ const listenPattern = /^unix:\/\/\/(@[^/\0]+|[^@\0][^\0]*)$/;
 
 export const configSchema = z
   .strictObject({
-    /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; needed for 1.27/1.28). */
+    /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; upstream 1.27/1.28 may reject a filesystem socket, the abstract socket works on every version). */
     listen: z
       .string()
       .default('unix:///var/run/kmsplugin/kms.sock')
