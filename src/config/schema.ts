@@ -13,8 +13,8 @@ import { vaultFlags, vaultSchema } from './providers/vault.js';
 export const PROVIDERS = ['local', 'aws', 'gcp', 'azure', 'vault'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-/** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 29-byte framing. */
-export const MAX_PLAINTEXT_BYTES = 995;
+/** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 61-byte format-2 framing (29 + a 32-byte DEK commitment). */
+export const MAX_PLAINTEXT_BYTES = 963;
 
 const providerSections = {
   local: localSchema.optional(),

@@ -21,7 +21,14 @@ import { FakeEntraId } from '../fakes/azure-keyvault/entra.js';
 import { TempDir as AzureDir } from '../fakes/azure-keyvault/harness.js';
 import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
 import { VaultHarness } from '../fakes/vault-transit/harness.js';
-import { TempDir, coldCiphertexts, decryptSealed, isServiceError, startInProcess } from './support.js';
+import {
+  PROBE_CONFIG,
+  TempDir,
+  coldCiphertexts,
+  decryptSealed,
+  isServiceError,
+  startInProcess,
+} from './support.js';
 
 interface Fixture {
   name: string;
@@ -112,7 +119,11 @@ const fixtures: Fixture[] = [
   },
   {
     name: 'gcp',
-    config: () => ({ provider: 'gcp', gcp: { keyName: GCP_KEY, endpoint: gcp.endpoint, insecure: true } }),
+    config: () => ({
+      provider: 'gcp',
+      probe: { ...PROBE_CONFIG, timeout: '5s' },
+      gcp: { keyName: GCP_KEY, endpoint: gcp.endpoint, insecure: true },
+    }),
     corruptNextUnwrap: () => gcp.injectFault({ kind: 'corrupt_plaintext', method: 'decrypt', times: 1 }),
   },
   {

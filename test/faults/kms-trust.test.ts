@@ -22,6 +22,7 @@ import { TempDir as AzureDir } from '../fakes/azure-keyvault/harness.js';
 import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
 import {
   PROBE,
+  PROBE_CONFIG,
   TempDir,
   coldCiphertexts,
   decryptSealed,

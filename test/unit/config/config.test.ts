@@ -64,7 +64,7 @@ describe('defaults', () => {
       },
       decryptOnly: [],
     });
-    expect(MAX_PLAINTEXT_BYTES).toBe(1024 - 29);
+    expect(MAX_PLAINTEXT_BYTES).toBe(1024 - 61); // format 2: 29 bytes of framing + a 32-byte DEK commitment
   });
 
   it('nothing at all → the local section is required, with the fix', () => {
@@ -223,7 +223,7 @@ describe('errors name the field and the fix', () => {
     ],
     ['bad healthAddr', { healthAddr: 'localhost' }, 'healthAddr', /host:port/],
     ['bad logLevel', { logLevel: 'loud' }, 'logLevel', /./],
-    ['bad maxPlaintextBytes', { maxPlaintextBytes: 2000 }, 'maxPlaintextBytes', /at most 995/],
+    ['bad maxPlaintextBytes', { maxPlaintextBytes: 2000 }, 'maxPlaintextBytes', /at most 963/],
     [
       'bad stableObservations',
       { probe: { stableObservations: 0 } },
