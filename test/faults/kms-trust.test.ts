@@ -125,6 +125,7 @@ describe('GCP: a key with no primary, or a primary scheduled for destruction (is
     gcp.createKey(name);
     const p = await startInProcess(dir, {
       provider: 'gcp',
+      probe: { ...PROBE_CONFIG, timeout: '5s' },
       gcp: { keyName: name, endpoint: gcp.endpoint, insecure: true },
     });
     try {
@@ -153,6 +154,7 @@ describe('GCP without cloudkms.cryptoKeyVersions.list (issue 12.4)', () => {
       try {
         p = await startInProcess(dir, {
           provider: 'gcp',
+          probe: { ...PROBE_CONFIG, timeout: '5s' },
           gcp: { keyName: name, endpoint: gcp.endpoint, insecure: true },
         });
         const sealed = await encryptSeed(p.client);
