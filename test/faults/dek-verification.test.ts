@@ -9,17 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { generateKeyFile, writeKeyFile } from '../../src/kek/local/keyfile.js';
 import { LocalProvider } from '../../src/kek/local/provider.js';
 import { FakeAwsKms } from '../fakes/aws-kms/index.js';
 import { STATIC_AWS_ENV, setEnv } from '../fakes/aws-kms/harness.js';
 import { FakeGcpKms } from '../fakes/gcp-kms/server.js';
-import { makeTestPki } from '../fakes/azure-keyvault/certs.js';
-import { FakeEntraId } from '../fakes/azure-keyvault/entra.js';
-import { TempDir as AzureDir } from '../fakes/azure-keyvault/harness.js';
-import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
+import { AzurePluginFixture } from '../fakes/azure-keyvault/plugin-fixture.js';
 import { VaultHarness } from '../fakes/vault-transit/harness.js';
 import {
   PROBE_CONFIG,
@@ -38,7 +34,6 @@ interface Fixture {
 }
 
 const dir = new TempDir();
-const files = new AzureDir();
 let restoreEnv: () => void = () => undefined;
 
 // --- local: no remote KMS; the "response" is the provider's return value.
@@ -55,16 +50,7 @@ let gcp: FakeGcpKms;
 const GCP_KEY = 'projects/test-project/locations/global/keyRings/k8s/cryptoKeys/dekcheck';
 
 // --- azure
-const TENANT = '00000000-0000-0000-0000-0000000000bb';
-const CLIENT = '00000000-0000-0000-0000-00000000cafe';
-const SECRET = `Az~${randomBytes(18).toString('base64url')}`;
-const pki = makeTestPki();
-const entra = new FakeEntraId(TENANT, pki);
-const kv = new FakeKeyVault({
-  pki,
-  tenantId: TENANT,
-  acceptToken: (t) => entra.isIssued(t, 'https://vault.azure.net'),
-});
+const az = new AzurePluginFixture();
 
 // --- vault
 let vault: VaultHarness;
@@ -84,10 +70,7 @@ beforeAll(async () => {
   awsKeyArn = aws.createKey().arn;
   gcp = await FakeGcpKms.start();
   gcp.createKey(GCP_KEY);
-  entra.addClientSecret(CLIENT, SECRET);
-  await entra.listen();
-  await kv.listen();
-  kv.createKey('kek');
+  await az.start();
   vault = await new VaultHarness().start();
   vault.fake.createKey('kek');
 }, 30_000);
@@ -97,10 +80,8 @@ afterAll(async () => {
   restoreEnv();
   await aws.close();
   await gcp.close();
-  await kv.close();
-  await entra.close();
+  await az.close();
   await vault.close();
-  files.remove();
   dir.remove();
 });
 
@@ -128,21 +109,8 @@ const fixtures: Fixture[] = [
   },
   {
     name: 'azure',
-    config: () => ({
-      provider: 'azure',
-      azure: {
-        vaultUrl: kv.url,
-        keyName: 'kek',
-        credential: 'client-secret',
-        tenantId: TENANT,
-        clientId: CLIENT,
-        clientSecretFile: files.file('client-secret', `${SECRET}\n`),
-        authorityHost: entra.url,
-        caFile: files.file('ca.crt', pki.ca, 0o644),
-        disableChallengeResourceVerification: true,
-      },
-    }),
-    corruptNextUnwrap: () => kv.faults.push({ op: 'unwrapKey', corruptResult: true }),
+    config: () => az.config(),
+    corruptNextUnwrap: () => az.vault.faults.push({ op: 'unwrapKey', corruptResult: true }),
   },
   {
     name: 'vault',

@@ -13,13 +13,10 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createHealthView } from '../../src/health/view.js';
 import { renderChecks } from '../../src/health/http-format.js';
+import { AzurePluginFixture } from '../fakes/azure-keyvault/plugin-fixture.js';
 import { FakeAwsKms } from '../fakes/aws-kms/index.js';
 import { STATIC_AWS_ENV, setEnv } from '../fakes/aws-kms/harness.js';
 import { FakeGcpKms } from '../fakes/gcp-kms/server.js';
-import { makeTestPki } from '../fakes/azure-keyvault/certs.js';
-import { FakeEntraId } from '../fakes/azure-keyvault/entra.js';
-import { TempDir as AzureDir } from '../fakes/azure-keyvault/harness.js';
-import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
 import {
   PROBE,
   PROBE_CONFIG,
@@ -196,48 +193,20 @@ describe('deadlines reach every remote call (issue 12.5)', () => {
 });
 
 describe('Azure Retry-After longer than the deadline (issue 12.5)', () => {
-  const TENANT = '00000000-0000-0000-0000-0000000000cc';
-  const CLIENT = '00000000-0000-0000-0000-00000000beef';
-  const SECRET = `Az~${randomBytes(18).toString('base64url')}`;
-  const pki = makeTestPki();
-  const files = new AzureDir();
-  const entra = new FakeEntraId(TENANT, pki);
-  const kv = new FakeKeyVault({
-    pki,
-    tenantId: TENANT,
-    acceptToken: (t) => entra.isIssued(t, 'https://vault.azure.net'),
-  });
+  const az = new AzurePluginFixture();
   beforeAll(async () => {
-    entra.addClientSecret(CLIENT, SECRET);
-    await entra.listen();
-    await kv.listen();
-    kv.createKey('kek');
+    await az.start();
   });
   afterAll(async () => {
-    await kv.close();
-    await entra.close();
-    files.remove();
+    await az.close();
   });
 
   it('a cold Decrypt fails fast with RESOURCE_EXHAUSTED instead of waiting past the caller deadline', async () => {
-    const config = {
-      provider: 'azure',
-      azure: {
-        vaultUrl: kv.url,
-        keyName: 'kek',
-        credential: 'client-secret',
-        tenantId: TENANT,
-        clientId: CLIENT,
-        clientSecretFile: files.file('client-secret', `${SECRET}\n`),
-        authorityHost: entra.url,
-        caFile: files.file('ca.crt', pki.ca, 0o644),
-        disableChallengeResourceVerification: true,
-      },
-    };
+    const config = az.config();
     const [sealed] = await coldCiphertexts(dir, config, 1);
     const p = await startInProcess(dir, config);
     try {
-      kv.faults.push({ op: 'unwrapKey', status: 429, code: 'Throttled', retryAfter: '30' });
+      az.vault.faults.push({ op: 'unwrapKey', status: 429, code: 'Throttled', retryAfter: '30' });
       const t0 = Date.now();
       const r = await codeOf(decryptSealed(p.client, sealed, 3000));
       expect(r.code).toBe(grpcStatus.RESOURCE_EXHAUSTED);
