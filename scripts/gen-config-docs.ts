@@ -211,7 +211,14 @@ function cell(text: string): string {
 function table(rows: Row[]): string {
   const lines = ['| Field | Type | Default | Flag / env | Description |', '|---|---|---|---|---|'];
   for (const r of rows) {
-    const flag = r.flag ? `\`--${r.flag.name}\`<br>\`${envName(r.flag)}\`` : '';
+    const aliases = allFlags.filter(
+      (f) => f.deprecatedFor !== undefined && f.path.join('.') === r.path.join('.'),
+    );
+    const flag = r.flag
+      ? [r.flag, ...aliases]
+          .map((f) => `\`--${f.name}\`<br>\`${envName(f)}\`${f.deprecatedFor ? ' (deprecated)' : ''}`)
+          .join('<br>')
+      : '';
     const dflt = r.default || (r.required ? '**required**' : '');
     lines.push(`| \`${r.path.join('.')}\` | ${r.type} | ${dflt} | ${flag} | ${cell(r.description)} |`);
   }
@@ -219,7 +226,8 @@ function table(rows: Row[]): string {
 }
 
 export function generateConfigDocs(): string {
-  const flags = new Map(allFlags.map((f) => [f.path.join('.'), f]));
+  // The current flag for each path; deprecated aliases are listed next to it.
+  const flags = new Map(allFlags.filter((f) => !f.deprecatedFor).map((f) => [f.path.join('.'), f]));
   const rootShape = objectShape(configSchema as unknown as Schema);
   if (!rootShape) throw new Error('config schema is not an object');
   const coreRows: Row[] = [];

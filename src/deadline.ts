@@ -21,6 +21,15 @@ export function timeoutSignal(ms: number, parent?: AbortSignal): AbortSignal {
   return deadlineSignal(Date.now() + ms, parent);
 }
 
+/**
+ * Records (or, with undefined, forgets) the absolute deadline of a signal the caller controls and
+ * aborts itself, e.g. a shared execution that must run until its latest waiter gives up.
+ */
+export function setDeadline(signal: AbortSignal, deadlineMs: number | undefined): void {
+  if (deadlineMs === undefined) deadlines.delete(signal);
+  else deadlines.set(signal, deadlineMs);
+}
+
 /** The absolute deadline (epoch ms) of a signal made by this module, if any. */
 export function deadlineOf(signal: AbortSignal): number | undefined {
   return deadlines.get(signal);

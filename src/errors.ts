@@ -24,16 +24,20 @@ export interface PluginErrorOptions {
   cause?: unknown;
   /** Whether retrying the same remote call may succeed (throttling, transient outages). */
   retryable?: boolean;
+  /** The server asked us to wait this long before retrying (Retry-After); honoured only if it fits the deadline. */
+  retryAfterMs?: number;
 }
 
 export class PluginError extends Error {
   readonly kind: ErrorKind;
   readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
 
   constructor(kind: ErrorKind, message: string, options: PluginErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
     this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
     this.name = new.target.name;
   }
 }

@@ -147,6 +147,8 @@ export function registerDecryptEtcdValue(program: Command): void {
     if (typeof opts.out === 'string') {
       try {
         writeFileSync(opts.out, object, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        throw outError(opts.out, err);
       } finally {
         object.fill(0);
       }
@@ -154,4 +156,20 @@ export function registerDecryptEtcdValue(program: Command): void {
       process.stdout.write(object, () => object.fill(0));
     }
   });
+}
+
+/** A one-line, actionable error for a failed --out write (never overwrites decrypted output). */
+function outError(file: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const why =
+    code === 'EEXIST'
+      ? 'already exists; it is never overwritten (it may hold decrypted secrets): remove it or choose another path'
+      : code === 'ENOENT'
+        ? 'cannot be created: its directory does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'cannot be created: permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be written (${code ?? 'error'})`;
+  return new ConfigError('--out', `${file} ${why}`);
 }

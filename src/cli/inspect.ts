@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { decodeAnnotations } from '../envelope/annotations.js';
 import { dekIdOf } from '../envelope/envelope.js';
 import { deriveKeyId } from '../envelope/keyid.js';
-import { FORMAT_V1 } from '../envelope/wire.js';
+import { FORMAT_V1, FORMAT_V2 } from '../envelope/wire.js';
 import { asPluginError } from '../errors.js';
 import type { KekRef } from '../kek/types.js';
 import { DEK_SOURCE_TYPE_NAMES, type DekSourceType } from './etcd/encrypted-object.js';
@@ -67,7 +67,7 @@ export function inspectValue(raw: Buffer): Inspection {
     out.keyIdConsistent = deriveKeyId(env.ref, env.generation) === o.keyID;
     out.dekId = dekIdOf(env.wrapped);
     out.formatVersion = o.encryptedDEKSource[0];
-    out.formatKnown = out.formatVersion === FORMAT_V1;
+    out.formatKnown = out.formatVersion === FORMAT_V1 || out.formatVersion === FORMAT_V2;
   } catch (err) {
     out.ours = false;
     out.notOursReason = asPluginError(err).message;

@@ -1,7 +1,7 @@
 /** `serve`: load config, start the plugin, stop cleanly on SIGTERM/SIGINT. */
 import { resolve } from 'node:path';
 import { startPlugin } from '../app/plugin.js';
-import { loadConfig } from '../config/load.js';
+import { configDeprecations, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 
 /** The embedded development default: local KEK created on first start, a socket under /tmp. */
@@ -24,6 +24,7 @@ export async function serve(options: {
     defaults: options.dev ? devDefaults() : undefined,
   });
   const logger = createLogger({ level: config.logLevel });
+  for (const warning of configDeprecations(config)) logger.warn(warning);
   if (options.dev) {
     logger.warn(
       { listen: config.listen, keyFile: config.local?.keyFile },

@@ -75,6 +75,8 @@ export interface FlagSpec {
   description: string;
   /** Placeholder in --help, e.g. "REGION". */
   arg?: string;
+  /** Set on an old flag name kept as an alias: the flag to use instead (a deprecation warning is logged). */
+  deprecatedFor?: string;
 }
 
 export function envName(flag: FlagSpec): string {

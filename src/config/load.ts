@@ -26,21 +26,89 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const tree: Tree = structuredClone(options.defaults ?? {});
   if (options.file) deepMerge(tree, readConfigFile(options.file));
   const env = options.env ?? process.env;
-  for (const flag of allFlags) {
+  const warnings: string[] = [];
+  const note = (flag: FlagSpec, source: string): void => {
+    if (!flag.deprecatedFor) return;
+    const instead = source.startsWith('--')
+      ? `--${flag.deprecatedFor}`
+      : `KMS_PLUGIN_${flag.deprecatedFor.toUpperCase().replace(/-/g, '_')}`;
+    warnings.push(`config: ${source} is deprecated; use ${instead} (the same setting for every provider)`);
+  };
+  // Deprecated aliases first, so the current name wins when both are given.
+  const ordered = [...allFlags].sort((a, b) => Number(!a.deprecatedFor) - Number(!b.deprecatedFor));
+  for (const flag of ordered) {
     const raw = env[envName(flag)];
-    if (raw !== undefined && raw !== '') setPath(tree, flag.path, convert(flag, raw, envName(flag)));
+    if (raw !== undefined && raw !== '') {
+      note(flag, envName(flag));
+      setPath(tree, flag.path, convert(flag, raw, envName(flag)));
+    }
   }
-  for (const flag of allFlags) {
+  for (const flag of ordered) {
     const value = options.flags?.[flag.name];
-    if (value !== undefined) setPath(tree, flag.path, convert(flag, value, `--${flag.name}`));
+    if (value !== undefined) {
+      note(flag, `--${flag.name}`);
+      setPath(tree, flag.path, convert(flag, value, `--${flag.name}`));
+    }
   }
-  return validateConfig(tree);
+  const config = validateConfig(tree);
+  if (warnings.length > 0) deprecations.set(config, [...warnings, ...configDeprecations(config)]);
+  return config;
 }
 
 export function validateConfig(tree: unknown): Config {
+  const warnings = applyDeprecatedAliases(tree);
   const result = configSchema.safeParse(tree);
   if (!result.success) throw toConfigError(result.error);
+  if (warnings.length > 0) deprecations.set(result.data, warnings);
   return result.data;
+}
+
+/**
+ * Old field names still accepted, per provider section: `old → new`. Every provider's per-attempt
+ * timeout is `attemptTimeout`; the names it had before are aliases that log a deprecation warning.
+ */
+export const DEPRECATED_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  aws: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
+  gcp: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
+  azure: { requestTimeout: 'attemptTimeout', callTimeout: 'attemptTimeout' },
+  vault: { requestTimeout: 'attemptTimeout', callTimeout: 'attemptTimeout' },
+};
+
+const deprecations = new WeakMap<object, string[]>();
+
+/** Deprecation warnings for a config returned by loadConfig/validateConfig (log them at start-up). */
+export function configDeprecations(config: Config): readonly string[] {
+  return deprecations.get(config) ?? [];
+}
+
+/** Renames deprecated fields in place (top-level provider sections and decryptOnly entries). */
+function applyDeprecatedAliases(tree: unknown): string[] {
+  const warnings: string[] = [];
+  if (!isPlainObject(tree)) return warnings;
+  const fix = (holder: Tree, prefix: string): void => {
+    for (const [section, aliases] of Object.entries(DEPRECATED_ALIASES)) {
+      const node = holder[section];
+      if (!isPlainObject(node)) continue;
+      for (const [old, name] of Object.entries(aliases)) {
+        if (!(old in node)) continue;
+        const value = node[old];
+        delete node[old];
+        if (node[name] === undefined) node[name] = value;
+        warnings.push(
+          `config: ${prefix}${section}.${old} is deprecated; use ${prefix}${section}.${name} (the same setting for every provider)` +
+            (node[name] !== value ? ` (${prefix}${section}.${name} is also set and wins)` : ''),
+        );
+      }
+    }
+  };
+  fix(tree, '');
+  const decryptOnly = tree.decryptOnly;
+  if (Array.isArray(decryptOnly)) {
+    decryptOnly.forEach((entry, i) => {
+      if (isPlainObject(entry)) fix(entry, `decryptOnly[${i}].`);
+    });
+  }
+  return warnings;
 }
 
 export function readConfigFile(file: string): Tree {

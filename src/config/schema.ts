@@ -14,8 +14,8 @@ import { pkcs11Flags, pkcs11Schema } from './providers/pkcs11.js';
 export const PROVIDERS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-/** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 29-byte framing. */
-export const MAX_PLAINTEXT_BYTES = 995;
+/** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 61-byte format-2 framing (29 + a 32-byte DEK commitment). */
+export const MAX_PLAINTEXT_BYTES = 963;
 
 const providerSections = {
   local: localSchema.optional(),
@@ -50,7 +50,7 @@ const listenPattern = /^unix:\/\/\/(@[^/\0]+|[^@\0][^\0]*)$/;
 
 export const configSchema = z
   .strictObject({
-    /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; needed for 1.27/1.28). */
+    /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; upstream 1.27/1.28 may reject a filesystem socket, the abstract socket works on every version). */
     listen: z
       .string()
       .default('unix:///var/run/kmsplugin/kms.sock')

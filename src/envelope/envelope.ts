@@ -19,6 +19,7 @@ import {
   UnknownKeyError,
   abortReasonToError,
   asPluginError,
+  type PluginError,
 } from '../errors.js';
 import type { KekProvider, KekRef, KeyVersionInfo } from '../kek/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -34,7 +35,17 @@ import {
 import { DekCache } from './cache.js';
 import { deriveKeyId } from './keyid.js';
 import { SingleFlight } from './singleflight.js';
-import { MAX_CIPHERTEXT_BYTES, OVERHEAD_BYTES, open, parseCiphertext, seal } from './wire.js';
+import {
+  MAX_CIPHERTEXT_BYTES,
+  OVERHEAD_BYTES,
+  dekCommitment,
+  open,
+  parseCiphertext,
+  seal,
+  verifyCommitment,
+  type AadParts,
+  type ParsedCiphertext,
+} from './wire.js';
 
 export const DEK_BYTES = 32;
 /** Random 96-bit nonces: stay far below the 2^32 messages-per-key bound whatever maxUses says. */
@@ -71,6 +82,20 @@ export interface WriteState {
   readonly annotations: Readonly<Record<string, Buffer>>;
   readonly kekBytes: Buffer;
   readonly wrapped: Buffer;
+  readonly wrappedHash: Buffer;
+  /** The DEK commitment sealed into every format-2 ciphertext (see wire.ts). */
+  readonly commit: Buffer;
+}
+
+/** What one shared unwrap hands its waiters. */
+interface UnwrapResult {
+  dek: Buffer;
+  /**
+   * True when the DEK was verified before it was cached (commitment, or opening the first
+   * requester's object). False only for a format-1 DEK that the KMS returned identically twice
+   * but that did not open the first requester's object: not cached; each waiter's own open decides.
+   */
+  verified: boolean;
 }
 
 export interface EncryptResult {
@@ -106,7 +131,9 @@ export class Envelope {
   private write: WriteState | undefined;
   private readonly decoded = new Map<string, DecodedEnvelope>();
   private readonly cache: DekCache;
-  private readonly unwraps = new SingleFlight<string, Buffer>();
+  private readonly unwraps = new SingleFlight<string, UnwrapResult>();
+  /** Set while the KEK is known to be unusable: Encrypt refuses with it (decrypts go on). */
+  private writeBlock: PluginError | undefined;
   private readonly providers: KekProvider[];
   private readonly now: () => number;
   private closed = false;
@@ -149,6 +176,20 @@ export class Envelope {
   /** The key_id a given KEK version would get. */
   keyIdFor(ref: KekRef): string {
     return deriveKeyId(ref, this.options.keyIdGeneration);
+  }
+
+  /**
+   * Refuses (or, with undefined, allows again) new Encrypts: set by the watcher while the KEK is
+   * known to be unusable (disabled, scheduled for deletion, destroyed, not found), so no new seed
+   * is sealed under a DEK whose KEK is going away. Decrypts are not affected.
+   */
+  blockWrites(reason: PluginError | undefined): void {
+    this.writeBlock = reason;
+  }
+
+  /** Why Encrypt is refused right now, if it is. */
+  get writesBlocked(): PluginError | undefined {
+    return this.writeBlock;
   }
 
   /** Called (once per due period) when the write DEK is due for rotation by age or uses. */
@@ -194,6 +235,7 @@ export class Envelope {
     const generation = this.options.keyIdGeneration;
     const keyId = deriveKeyId(ref, generation);
     const kekBytes = canonicalKek(ref, generation);
+    const wrappedHash = createHash('sha256').update(wrapped).digest();
     const state: WriteState = {
       keyId,
       version: { ...version, ref },
@@ -205,6 +247,8 @@ export class Envelope {
       annotations: encodeAnnotations(ref, generation, wrapped),
       kekBytes,
       wrapped,
+      wrappedHash,
+      commit: dekCommitment(dek, wrappedHash),
     };
     const previous = this.write;
     this.write = state; // the switch: Status and Encrypt see the new key_id from here on
@@ -234,6 +278,7 @@ export class Envelope {
       throw new UnavailableError(
         'not ready: no data key yet (the KEK has not been reachable since start-up)',
       );
+    if (this.writeBlock) throw this.writeBlock;
     if (plaintext.length === 0) throw new InvalidInputError('plaintext is empty');
     if (plaintext.length > this.options.maxPlaintextBytes) {
       throw new InvalidInputError(
@@ -243,7 +288,13 @@ export class Envelope {
     if (w.uses >= HARD_MAX_USES)
       throw new UnavailableError('write DEK exhausted and no replacement could be made yet');
     w.uses += 1;
-    const ciphertext = seal(w.dek, plaintext, { keyId: w.keyId, kekBytes: w.kekBytes, wrapped: w.wrapped });
+    const ciphertext = seal(w.dek, plaintext, {
+      keyId: w.keyId,
+      kekBytes: w.kekBytes,
+      wrapped: w.wrapped,
+      wrappedHash: w.wrappedHash,
+      commit: w.commit,
+    });
     if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
       throw new InternalError(
         `ciphertext would be ${ciphertext.length} bytes, over the ${MAX_CIPHERTEXT_BYTES}-byte limit`,
@@ -295,13 +346,15 @@ export class Envelope {
         plaintext = open(cached, parsed, parts);
       } else {
         // Only a cache miss needs a deadline signal (callers may pass a lazy factory).
-        const dek = await this.unwrapShared(
-          dekId,
-          env.ref,
-          env.wrapped,
+        const got = await this.unwrapShared(
+          env,
+          parsed,
+          parts,
           typeof signal === 'function' ? signal() : signal,
         );
-        plaintext = open(dek, parsed, parts);
+        plaintext = open(got.dek, parsed, parts);
+        // A format-1 DEK the first requester could not verify is cached once an object opens with it.
+        if (!got.verified && !this.closed) this.cache.set(dekId, Buffer.from(got.dek));
       }
     }
     this.countDecrypt(keyId === this.write?.keyId ? 'current' : 'older');
@@ -363,13 +416,24 @@ export class Envelope {
     return decoded;
   }
 
-  /** Unwraps through the provider that owns `ref`, sharing one remote call among concurrent callers. */
+  /**
+   * Unwraps through the provider that owns the DEK, sharing one remote call among concurrent
+   * callers, and verifies the DEK before it is cached or handed to any waiter:
+   * - format 2: the commitment stored with the object must match the DEK;
+   * - format 1 (no commitment): the first requester's object must open with it.
+   * If the check fails, the KMS is asked once more. Different bytes: the KMS returned a wrong DEK;
+   * both are zeroed, nothing is cached, the call fails UNAVAILABLE (a KMS fault, logged and counted
+   * in kms_plugin_dek_verification_failures_total) and the next Decrypt unwraps again. The same
+   * bytes: the object itself fails (altered); the DEK is handed on unverified and NOT cached, and
+   * the open reports INVALID_ARGUMENT. A waiter whose own object opens with it caches it then.
+   */
   private async unwrapShared(
-    dekId: string,
-    ref: KekRef,
-    wrapped: Buffer,
+    env: DecodedEnvelope,
+    parsed: ParsedCiphertext,
+    parts: AadParts,
     signal: AbortSignal,
-  ): Promise<Buffer> {
+  ): Promise<UnwrapResult> {
+    const { ref, wrapped, dekId } = env;
     const provider = this.providers.find((p) => p.canUnwrap(ref));
     if (!provider) {
       throw new UnknownKeyError(
@@ -377,24 +441,60 @@ export class Envelope {
           `add that key as the provider or under decryptOnly`,
       );
     }
+    // Objects that carry a different commitment must not share (or fail) each other's verification.
+    const flightKey = parsed.commit ? `${dekId}:${parsed.commit.toString('hex')}` : dekId;
     try {
       return await this.unwraps.do(
-        dekId,
+        flightKey,
         signal,
         async (shared) => {
-          const dek = Buffer.from(await provider.unwrap(wrapped, ref, shared));
-          if (dek.length !== DEK_BYTES) {
-            dek.fill(0);
-            throw new CorruptError(`${ref.provider}: unwrapped key has the wrong length`);
+          const unwrapOnce = async (): Promise<Buffer> => {
+            const dek = Buffer.from(await provider.unwrap(wrapped, ref, shared));
+            if (dek.length !== DEK_BYTES) {
+              dek.fill(0);
+              this.verificationFailed(ref, dekId, 'length');
+              throw new CorruptError(
+                `${ref.provider}: the KMS returned an unwrapped DEK of the wrong length; not cached, the next Decrypt unwraps again`,
+              );
+            }
+            if (this.closed) {
+              dek.fill(0);
+              throw new UnavailableError('shutting down');
+            }
+            return dek;
+          };
+          const check = parsed.commit ? 'commitment' : 'open';
+          const passes = (candidate: Buffer): boolean =>
+            parsed.commit
+              ? verifyCommitment(candidate, env.wrappedHash, parsed.commit)
+              : opens(candidate, parsed, parts);
+          const dek = await unwrapOnce();
+          const verified = passes(dek);
+          if (!verified) {
+            // The DEK or the object is wrong. Ask the KMS once more: different bytes mean the KMS
+            // returned a wrong DEK (a KMS fault); the same bytes mean the object is what fails.
+            const again = await unwrapOnce().catch((err: unknown) => {
+              dek.fill(0);
+              throw err;
+            });
+            const same = again.equals(dek);
+            again.fill(0);
+            if (!same) {
+              dek.fill(0);
+              this.verificationFailed(ref, dekId, check);
+              throw new UnavailableError(
+                `${ref.provider}: the KMS returned a DEK that failed verification (${check === 'commitment' ? 'commitment mismatch' : 'it did not open the object'}) and a different one when asked again; nothing cached, the next Decrypt unwraps again`,
+              );
+            }
           }
           if (this.closed) {
             dek.fill(0);
             throw new UnavailableError('shutting down');
           }
-          this.cache.set(dekId, Buffer.from(dek));
+          if (verified) this.cache.set(dekId, Buffer.from(dek));
           // Waiters use `dek` synchronously when they resume (microtasks); zero it afterwards.
           setImmediate(() => dek.fill(0));
-          return dek;
+          return { dek, verified };
         },
         () => this.options.metrics?.unwrapsCoalesced.inc(),
       );
@@ -402,6 +502,14 @@ export class Envelope {
       if (signal.aborted) throw abortReasonToError(signal, 'decrypt');
       throw asPluginError(err);
     }
+  }
+
+  private verificationFailed(ref: KekRef, dekId: string, check: 'commitment' | 'open' | 'length'): void {
+    this.options.metrics?.dekVerificationFailures.inc({ provider: ref.provider, check });
+    this.options.logger.error(
+      { provider: ref.provider, kek: describeRef(ref), dekId, check },
+      'KMS returned a DEK that failed verification; dropped (not cached), the next Decrypt unwraps again',
+    );
   }
 
   /** Drops expired cache entries; called periodically by the owner. */
@@ -425,6 +533,16 @@ export class Envelope {
 
   private assertOpen(): void {
     if (this.closed) throw new UnavailableError('shutting down');
+  }
+}
+
+/** True when `dek` opens `parsed` (an authenticated open: never wrong bytes). */
+function opens(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): boolean {
+  try {
+    open(dek, parsed, parts).fill(0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -4,12 +4,20 @@
  * Each caller brings its own AbortSignal. A caller whose signal aborts stops waiting (and gets
  * its own abort reason) without disturbing the others; the shared execution is aborted only when
  * every caller has gone, so one impatient caller cannot fail a burst of cold-start Decrypts.
+ *
+ * The shared execution runs under the LATEST deadline of its waiters (see src/deadline.ts): the
+ * remote layer below sees how much time really is left (for back-off, Retry-After and per-attempt
+ * timeouts), and the execution ends when the last waiter gives up. A waiter whose signal carries
+ * no deadline leaves the shared one without a deadline (the remote layer's default applies).
  */
+import { deadlineOf, setDeadline } from '../deadline.js';
 
 interface Flight<V> {
   promise: Promise<V>;
   controller: AbortController;
   waiters: number;
+  /** Latest deadline of the waiters so far; null once a waiter without a deadline joined. */
+  deadline: number | null;
 }
 
 export class SingleFlight<K, V> {
@@ -26,12 +34,19 @@ export class SingleFlight<K, V> {
   do(key: K, signal: AbortSignal, fn: (shared: AbortSignal) => Promise<V>, onJoin?: () => void): Promise<V> {
     if (signal.aborted) return Promise.reject(signal.reason);
     let flight = this.flights.get(key);
+    const waiterDeadline = deadlineOf(signal);
     if (flight) {
       onJoin?.();
+      if (flight.deadline !== null) {
+        flight.deadline = waiterDeadline === undefined ? null : Math.max(flight.deadline, waiterDeadline);
+        setDeadline(flight.controller.signal, flight.deadline ?? undefined);
+      }
     } else {
       const controller = new AbortController();
+      const deadline = waiterDeadline ?? null;
+      setDeadline(controller.signal, deadline ?? undefined);
       const promise = (async () => fn(controller.signal))();
-      const f: Flight<V> = { promise, controller, waiters: 0 };
+      const f: Flight<V> = { promise, controller, waiters: 0, deadline };
       const cleanup = (): void => {
         if (this.flights.get(key) === f) this.flights.delete(key);
       };

@@ -1,19 +1,38 @@
 /**
  * Our ciphertext inside the apiserver's envelope (EncryptResponse.ciphertext, ≤ 1024 bytes):
  *
- *   format (1 byte, 0x01) ‖ nonce (12) ‖ AES-256-GCM(seed) ‖ tag (16)
+ *   format 1:  0x01 ‖ nonce (12) ‖ AES-256-GCM(seed) ‖ tag (16)
+ *   format 2:  0x02 ‖ commitment (32) ‖ nonce (12) ‖ AES-256-GCM(seed) ‖ tag (16)
  *
  * AAD binds the format byte, the key_id, the exact KEK annotation bytes and a SHA-256 of the
- * wrapped DEK, so changing any byte of ciphertext, key_id or annotations fails authentication.
- * A new format gets a new first byte; every older format stays readable.
+ * wrapped DEK (and, in format 2, the commitment), so changing any byte of ciphertext, key_id or
+ * annotations fails authentication. A new format gets a new first byte; every older format stays
+ * readable.
+ *
+ * The commitment (format 2) is HMAC-SHA256(DEK, label ‖ SHA-256(wrapped DEK)): it lets the plugin
+ * check a DEK the KMS unwrapped *before* caching it, independently of the object being read, so a
+ * wrong DEK from a faulty KMS is recognised as a KMS fault and never cached. Format 1 objects
+ * (written before) have none; their DEK is verified by opening the requesting object.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { InvalidInputError, UnauthenticatedError } from '../errors.js';
 
 export const FORMAT_V1 = 0x01;
+export const FORMAT_V2 = 0x02;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
+export const COMMIT_BYTES = 32;
+/** The smallest overhead of any format (format 1). */
 export const OVERHEAD_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
+export const OVERHEAD_V2_BYTES = OVERHEAD_BYTES + COMMIT_BYTES;
+const COMMIT_LABEL = Buffer.from('k8s-kms-plugin/dek-commit\0');
 /** kube-apiserver rejects EncryptResponse.ciphertext longer than this. */
 export const MAX_CIPHERTEXT_BYTES = 1024;
 
@@ -23,18 +42,45 @@ export interface AadParts {
   wrapped: Buffer;
   /** SHA-256 of `wrapped`, when the caller already has it. */
   wrappedHash?: Buffer;
+  /** The DEK commitment (format 2). seal() writes format 2 when it is given, format 1 otherwise. */
+  commit?: Buffer;
+}
+
+/** The key commitment of `dek` for the wrapped DEK whose SHA-256 is `wrappedHash`. */
+export function dekCommitment(dek: Buffer, wrappedHash: Buffer): Buffer {
+  return createHmac('sha256', dek).update(COMMIT_LABEL).update(wrappedHash).digest();
+}
+
+/** True when `dek` matches `commit` (constant time). */
+export function verifyCommitment(dek: Buffer, wrappedHash: Buffer, commit: Buffer): boolean {
+  const actual = dekCommitment(dek, wrappedHash);
+  return actual.length === commit.length && timingSafeEqual(actual, commit);
 }
 
 /**
- * The AAD depends only on the DEK (key_id, KEK bytes, wrapped DEK), so it is built once per DEK:
- * remembered against the kekBytes Buffer the envelope keeps for that DEK (and checked against the
- * other parts, so a caller passing different parts never gets another DEK's AAD).
+ * The AAD depends only on the DEK (key_id, KEK bytes, wrapped DEK, commitment), so it is built once
+ * per DEK: remembered against the kekBytes Buffer the envelope keeps for that DEK, and checked
+ * against the other parts (the commitment by value: it comes from the object being read), so a
+ * caller passing different parts never gets another DEK's AAD.
  */
-const aadMemo = new WeakMap<Buffer, { format: number; keyId: string; wrapped: Buffer; aad: Buffer }>();
+const aadMemo = new WeakMap<
+  Buffer,
+  { format: number; keyId: string; wrapped: Buffer; commit: Buffer | undefined; aad: Buffer }
+>();
 
-export function buildAad(format: number, parts: AadParts): Buffer {
+function sameCommit(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.equals(b));
+}
+
+export function buildAad(format: number, parts: AadParts, commit = parts.commit): Buffer {
   const hit = aadMemo.get(parts.kekBytes);
-  if (hit && hit.format === format && hit.keyId === parts.keyId && hit.wrapped === parts.wrapped)
+  if (
+    hit &&
+    hit.format === format &&
+    hit.keyId === parts.keyId &&
+    hit.wrapped === parts.wrapped &&
+    sameCommit(hit.commit, format >= FORMAT_V2 ? commit : undefined)
+  )
     return hit.aad;
   const keyId = Buffer.from(parts.keyId, 'utf8');
   const head = Buffer.alloc(1 + 4);
@@ -43,15 +89,21 @@ export function buildAad(format: number, parts: AadParts): Buffer {
   const kekLen = Buffer.alloc(4);
   kekLen.writeUInt32BE(parts.kekBytes.length, 0);
   const wrappedHash = parts.wrappedHash ?? createHash('sha256').update(parts.wrapped).digest();
-  const aad = Buffer.concat([
-    Buffer.from('k8s-kms-plugin/seal\0'),
-    head,
-    keyId,
-    kekLen,
-    parts.kekBytes,
-    wrappedHash,
-  ]);
-  aadMemo.set(parts.kekBytes, { format, keyId: parts.keyId, wrapped: parts.wrapped, aad });
+  const pieces = [Buffer.from('k8s-kms-plugin/seal\0'), head, keyId, kekLen, parts.kekBytes, wrappedHash];
+  if (format >= FORMAT_V2) {
+    if (!commit || commit.length !== COMMIT_BYTES)
+      throw new InvalidInputError(`format ${format} needs a ${COMMIT_BYTES}-byte DEK commitment`);
+    pieces.push(commit);
+  }
+  const aad = Buffer.concat(pieces);
+  aadMemo.set(parts.kekBytes, {
+    format,
+    keyId: parts.keyId,
+    wrapped: parts.wrapped,
+    // A copy: `commit` may be a view into a request buffer that is reused.
+    commit: format >= FORMAT_V2 && commit ? Buffer.from(commit) : undefined,
+    aad,
+  });
   return aad;
 }
 
@@ -70,14 +122,19 @@ function nextNonce(): Buffer {
   return nonce;
 }
 
+/** Seals under `dek`: format 2 when `parts.commit` is given (always, for new data), else format 1. */
 export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffer {
+  const commit = parts.commit;
+  const format = commit ? FORMAT_V2 : FORMAT_V1;
   const nonce = nextNonce();
   const cipher = createCipheriv('aes-256-gcm', dek, nonce);
-  cipher.setAAD(buildAad(FORMAT_V1, parts));
-  const out = Buffer.allocUnsafe(OVERHEAD_BYTES + plaintext.length);
-  out[0] = FORMAT_V1;
-  nonce.copy(out, 1);
-  let pos = 1 + NONCE_BYTES;
+  cipher.setAAD(buildAad(format, parts));
+  const headBytes = commit ? 1 + COMMIT_BYTES : 1;
+  const out = Buffer.allocUnsafe(headBytes + NONCE_BYTES + plaintext.length + TAG_BYTES);
+  out[0] = format;
+  if (commit) commit.copy(out, 1);
+  nonce.copy(out, headBytes);
+  let pos = headBytes + NONCE_BYTES;
   pos += cipher.update(plaintext).copy(out, pos);
   pos += cipher.final().copy(out, pos); // empty for GCM
   cipher.getAuthTag().copy(out, pos);
@@ -86,6 +143,8 @@ export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffe
 
 export interface ParsedCiphertext {
   format: number;
+  /** Format 2: the DEK commitment stored with the object. */
+  commit?: Buffer;
   nonce: Buffer;
   body: Buffer;
   tag: Buffer;
@@ -95,16 +154,18 @@ export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
   const buf = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
   if (buf.length === 0) throw new InvalidInputError('ciphertext is empty');
   const format = buf[0];
-  if (format !== FORMAT_V1)
+  if (format !== FORMAT_V1 && format !== FORMAT_V2)
     throw new InvalidInputError(
       `unknown ciphertext format 0x${format.toString(16).padStart(2, '0')}: not produced by this plugin`,
     );
-  if (buf.length < OVERHEAD_BYTES + 1)
-    throw new InvalidInputError(`ciphertext too short (${buf.length} bytes) for format 1`);
+  const start = format === FORMAT_V2 ? 1 + COMMIT_BYTES : 1;
+  if (buf.length < start + NONCE_BYTES + TAG_BYTES + 1)
+    throw new InvalidInputError(`ciphertext too short (${buf.length} bytes) for format ${format}`);
   return {
     format,
-    nonce: buf.subarray(1, 1 + NONCE_BYTES),
-    body: buf.subarray(1 + NONCE_BYTES, buf.length - TAG_BYTES),
+    ...(format === FORMAT_V2 ? { commit: buf.subarray(1, start) } : {}),
+    nonce: buf.subarray(start, start + NONCE_BYTES),
+    body: buf.subarray(start + NONCE_BYTES, buf.length - TAG_BYTES),
     tag: buf.subarray(buf.length - TAG_BYTES),
   };
 }
@@ -113,7 +174,7 @@ export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
 export function open(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): Buffer {
   try {
     const decipher = createDecipheriv('aes-256-gcm', dek, parsed.nonce);
-    decipher.setAAD(buildAad(parsed.format, parts));
+    decipher.setAAD(buildAad(parsed.format, parts, parsed.commit));
     decipher.setAuthTag(parsed.tag);
     const plaintext = decipher.update(parsed.body);
     try {

@@ -59,10 +59,18 @@ export function createHealthView({ watcher, loadedVersions, now = Date.now }: He
         checks.push({ name: 'kek-versions', ok: true, reason: `loaded: ${describeLoaded(loaded)}` });
       }
       if (s.rollbackRefused) {
+        // A warning, not a failure (the plugin keeps serving), but it says why.
         checks.push({
           name: 'kek-rollback',
           ok: true,
-          reason: 'remote primary moved back to an older version; kept the newer one',
+          reason: `refusing rollback: remote primary is older version ${s.rollbackRefused.version}; keeping ${s.kek?.version ?? '?'} (key_ids are never reused)`,
+        });
+      }
+      for (const issue of s.optionalIssues ?? []) {
+        checks.push({
+          name: `optional-${issue.call}`,
+          ok: true,
+          reason: `skipped (${issue.kind}): grant ${issue.permission}; next try in ${Math.max(0, Math.round((issue.nextTryAt - now()) / 60_000))} min`,
         });
       }
       return { ok: checks.every((c) => c.ok), checks };

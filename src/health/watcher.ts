@@ -25,6 +25,8 @@ import {
   type KeyState,
   type KeyVersionInfo,
 } from '../kek/types.js';
+import { STOP_WRITES, keyStateOf } from '../kek/key-state.js';
+import type { OptionalCallIssue } from '../kek/optional.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StatusAnswer, StatusSource } from '../server/server.js';
@@ -48,16 +50,6 @@ export interface WatcherOptions {
   random?: () => number;
 }
 
-/** Key states in which writing new data would be wrong: Status fails so the apiserver stops writes. */
-const STOP_WRITES: ReadonlySet<KeyState> = new Set([
-  'disabled',
-  'pending_deletion',
-  'destroyed',
-  'pending_import',
-  'expired',
-  'not_yet_valid',
-]);
-
 export interface WatcherSnapshot {
   primed: boolean;
   keyId?: string;
@@ -69,6 +61,8 @@ export interface WatcherSnapshot {
   lastError?: { kind: string; message: string };
   pendingVersion?: { ref: KekRef; observations: number };
   rollbackRefused?: KekRef;
+  /** Optional remote calls the provider skips because they were refused (see src/kek/optional.ts). */
+  optionalIssues?: OptionalCallIssue[];
 }
 
 export class KekWatcher implements StatusSource {
@@ -127,14 +121,8 @@ export class KekWatcher implements StatusSource {
         : 'waiting for the first KEK probe';
       return { ok: false, error: new UnavailableError(`not ready: no data key yet (${why})`) };
     }
-    if (this.kekState && STOP_WRITES.has(this.kekState)) {
-      return {
-        ok: false,
-        error: new KeyDisabledError(
-          `KEK ${this.kekState.replace(/_/g, ' ')}${this.kekStateDetail ? ` (${this.kekStateDetail})` : ''}: refusing new writes; re-enable the key or configure another`,
-        ),
-      };
-    }
+    const blocked = this.options.envelope.writesBlocked;
+    if (blocked) return { ok: false, error: blocked };
     return { ok: true, version: this.options.statusVersion, healthz: this.healthz(), keyId };
   }
 
@@ -168,6 +156,7 @@ export class KekWatcher implements StatusSource {
         observations: this.candidate.observations,
       },
       rollbackRefused: this.rollbackRefused,
+      optionalIssues: this.options.provider.optionalIssues?.(),
     };
   }
 
@@ -298,10 +287,12 @@ export class KekWatcher implements StatusSource {
     signal: AbortSignal,
   ): Promise<void> {
     const { logger, metrics, envelope } = this.options;
+    // The state of the version the KMS would use now decides whether writing is right, whether or
+    // not it is the adopted one (a primary that became DISABLED / DESTROY_SCHEDULED stops writes).
+    this.setKekState(info);
     if (sameVersion(current.ref, info.ref)) {
       this.candidate = undefined;
       this.noteRollback(olderPrimary, current.ref);
-      this.setKekState(info);
       return;
     }
     if (
@@ -391,15 +382,37 @@ export class KekWatcher implements StatusSource {
     } else {
       logger.warn({ err }, 'KEK probe failed; serving from the current data key');
     }
-    if (err.kind === 'key_disabled' && this.kekState === undefined) this.kekState = 'disabled';
+    // "The key is unusable" said with an error (AWS DisabledException / NotFoundException, GCP no
+    // primary, Azure/Vault 404, ...) is the same signal as a state field: it stops writes now.
+    const state = keyStateOf(err) ?? (err.kind === 'key_disabled' ? 'disabled' : undefined);
+    if (state) {
+      const ref = this.options.envelope.currentVersion()?.ref;
+      this.setKekState({
+        ref: ref ?? {
+          provider: this.options.provider.kind,
+          key: this.options.provider.description,
+          version: '?',
+        },
+        state,
+        detail: err.message,
+      });
+    }
     this.updateGauges();
   }
 
-  private setKekState(info: KeyVersionInfo): void {
+  private setKekState(info: Pick<KeyVersionInfo, 'ref' | 'state' | 'detail'>): void {
     const changed = this.kekState !== info.state;
     this.kekState = info.state;
     this.kekStateDetail = info.detail;
     this.options.metrics?.setKekState(info.ref.provider, 'primary', info.state, KEY_STATES);
+    // Status and Encrypt refuse together: no new seed is sealed under a KEK known to be going away.
+    this.options.envelope.blockWrites(
+      STOP_WRITES.has(info.state)
+        ? new KeyDisabledError(
+            `KEK ${info.state.replace(/_/g, ' ')}${info.detail ? ` (${info.detail.slice(0, 400)})` : ''}: refusing new writes; re-enable the key or configure another`,
+          )
+        : undefined,
+    );
     if (changed && info.state !== 'enabled') {
       const log = STOP_WRITES.has(info.state)
         ? this.options.logger.error.bind(this.options.logger)

@@ -1,10 +1,14 @@
 /**
  * RemoteCaller: the one way a provider talks to its KMS.
  *
- * - Every attempt runs under a signal bounded by the caller's deadline and by a per-attempt cap.
+ * - Every attempt runs under a signal bounded by the caller's deadline (which already leaves the
+ *   reply reserve, see CallDeadline) and, only when `attemptTimeout` is configured, by a
+ *   per-attempt cap. By default one attempt may use all the time left: a KMS that answers in 2 s
+ *   serves a caller with a 3 s deadline.
  * - Retryable failures (throttling, transient unavailability, per-attempt timeouts) are retried
- *   with jittered exponential back-off, but only while a full back-off plus a useful attempt still
- *   fits before the caller's deadline: we never answer late.
+ *   with jittered exponential back-off, or after the server's Retry-After (`retryAfterMs` on the
+ *   error), but only while that wait plus a useful attempt still fits before the caller's deadline;
+ *   otherwise the call fails at once (RESOURCE_EXHAUSTED / UNAVAILABLE): we never answer late.
  * - A concurrency limit keeps a cold-start burst from becoming a throttling storm.
  * - A circuit breaker fails fast while the KMS is clearly down, then lets one probe call through.
  * - Outcomes are counted by error kind (bounded labels), never by raw message.
@@ -17,8 +21,11 @@ import { DeadlineError, PluginError, UnavailableError, abortReasonToError, isAbo
 export interface RetryPolicy {
   /** Attempts in total, including the first. */
   maxAttempts: number;
-  /** Cap on one attempt, so one hung request cannot eat the whole deadline. */
-  attemptTimeoutMs: number;
+  /**
+   * Cap on one attempt (config `attemptTimeout`). Undefined (the default): the time left before
+   * the caller's deadline, minus the reply reserve the caller's signal already leaves.
+   */
+  attemptTimeoutMs: number | undefined;
   baseBackoffMs: number;
   maxBackoffMs: number;
   /** Deadline assumed when the caller's signal carries none. */
@@ -49,7 +56,7 @@ export interface RemoteCallerOptions {
 
 export const DEFAULT_RETRY: RetryPolicy = {
   maxAttempts: 4,
-  attemptTimeoutMs: 2000,
+  attemptTimeoutMs: undefined,
   baseBackoffMs: 50,
   maxBackoffMs: 1000,
   defaultDeadlineMs: 10_000,
@@ -65,6 +72,8 @@ export class RemoteCaller {
   private consecutiveFailures = 0;
   private openUntil = 0;
   private halfOpenInFlight = false;
+  /** The failure that counted last towards the breaker: named while the circuit is open. */
+  private lastFailure: PluginError | undefined;
   private readonly random: () => number;
 
   constructor(private readonly options: RemoteCallerOptions) {
@@ -120,8 +129,9 @@ export class RemoteCaller {
       this.checkBreaker(operation);
       // When the caller's deadline is nearer than the per-attempt cap, the attempt timer *is* the
       // caller's deadline (and may fire a millisecond before the caller's own timer).
-      const cappedByCaller = left <= retry.attemptTimeoutMs;
-      const attemptSignal = timeoutSignal(Math.min(retry.attemptTimeoutMs, left), signal);
+      const cap = retry.attemptTimeoutMs;
+      const cappedByCaller = cap === undefined || left <= cap;
+      const attemptSignal = timeoutSignal(cap === undefined ? left : Math.min(cap, left), signal);
       let error: PluginError;
       const release = await this.limit.acquire(attemptSignal).catch((err: unknown) => {
         throw isAbortError(err) || attemptSignal.aborted
@@ -142,9 +152,18 @@ export class RemoteCaller {
       }
       this.recordFailure(error);
       if (!error.retryable || attempt >= retry.maxAttempts || signal.aborted) throw error;
-      const backoff = this.backoff(attempt);
+      const retryAfter = error.retryAfterMs;
+      const backoff = Math.max(this.backoff(attempt), retryAfter ?? 0);
       const leftAfter = remainingMs(signal, retry.defaultDeadlineMs);
-      if (leftAfter < backoff + retry.minAttemptMs) throw error;
+      if (leftAfter < backoff + retry.minAttemptMs) {
+        if (retryAfter !== undefined && retryAfter > 0) {
+          throw rebuild(
+            error,
+            `${error.message}; Retry-After ${Math.ceil(retryAfter / 1000)} s does not fit in the ${leftAfter} ms left before the deadline`,
+          );
+        }
+        throw error;
+      }
       this.options.metrics?.remoteRetries.inc({ provider: this.options.provider, operation });
       this.options.logger?.debug(
         { provider: this.options.provider, operation, attempt, kind: error.kind, backoffMs: backoff },
@@ -172,7 +191,7 @@ export class RemoteCaller {
       return new DeadlineError(`${what}: deadline exceeded`, { cause: err });
     }
     if (attemptSignal.aborted || isAbortError(err)) {
-      return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs} ms`, {
+      return new UnavailableError(`${what}: no answer within ${this.retry.attemptTimeoutMs ?? '?'} ms`, {
         cause: err,
       });
     }
@@ -189,13 +208,13 @@ export class RemoteCaller {
     const now = Date.now();
     if (now < this.openUntil) {
       throw new UnavailableError(
-        `${this.options.provider} ${operation}: circuit open after ${this.consecutiveFailures} consecutive failures; retrying in ${Math.ceil((this.openUntil - now) / 1000)} s`,
+        `${this.options.provider} ${operation}: ${this.lastCause()} (circuit open after ${this.consecutiveFailures} consecutive failures; retrying in ${Math.ceil((this.openUntil - now) / 1000)} s)`,
         { retryable: false },
       );
     }
     if (this.halfOpenInFlight) {
       throw new UnavailableError(
-        `${this.options.provider} ${operation}: circuit half-open, probe call in flight`,
+        `${this.options.provider} ${operation}: ${this.lastCause()} (circuit half-open, probe call in flight)`,
         {
           retryable: false,
         },
@@ -204,8 +223,17 @@ export class RemoteCaller {
     this.halfOpenInFlight = true;
   }
 
+  /** The underlying cause while the circuit is open: last error class plus its (scrubbed) message. */
+  private lastCause(): string {
+    const e = this.lastFailure;
+    if (!e) return 'remote KMS failing';
+    const msg = e.message.length > 300 ? `${e.message.slice(0, 300)}…` : e.message;
+    return `${e.kind}: ${msg}`;
+  }
+
   private recordSuccess(): void {
     this.consecutiveFailures = 0;
+    this.lastFailure = undefined;
     if (this.openUntil !== 0) {
       this.openUntil = 0;
       this.options.metrics?.circuitOpen.set({ provider: this.options.provider }, 0);
@@ -226,6 +254,7 @@ export class RemoteCaller {
     }
     if (error.message.includes('circuit ')) return;
     this.consecutiveFailures += 1;
+    this.lastFailure = error;
     if (this.breaker.failureThreshold > 0 && this.consecutiveFailures >= this.breaker.failureThreshold) {
       const wasOpen = this.openUntil !== 0;
       this.openUntil = Date.now() + this.breaker.cooldownMs;
@@ -242,6 +271,13 @@ export class RemoteCaller {
       }
     }
   }
+}
+
+/** The same error class and kind with a new message (the retry hint dropped: it was not honoured). */
+function rebuild(e: PluginError, message: string): PluginError {
+  const copy = new PluginError(e.kind, message, { cause: e.cause ?? e, retryable: false });
+  Object.defineProperty(copy, 'name', { value: e.name });
+  return copy;
 }
 
 /** A counting semaphore whose waiters give up when their signal aborts. */

@@ -12,6 +12,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
+import type { OptionalCallIssue } from './optional.js';
 
 export const PROVIDER_KINDS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
@@ -26,6 +27,7 @@ export type KeyState =
   | 'disabled'
   | 'pending_deletion' // AWS PendingDeletion, GCP DESTROY_SCHEDULED, Azure soft-deleted, Vault deletion scheduled
   | 'destroyed'
+  | 'not_found' // the key (or pinned version) does not exist any more: AWS NotFoundException, GCP/Azure/Vault 404
   | 'pending_import'
   | 'expired' // Azure `expires` passed
   | 'not_yet_valid' // Azure `notBefore` in the future
@@ -36,6 +38,7 @@ export const KEY_STATES: readonly KeyState[] = [
   'disabled',
   'pending_deletion',
   'destroyed',
+  'not_found',
   'pending_import',
   'expired',
   'not_yet_valid',
@@ -112,10 +115,17 @@ export interface KekProvider {
    * listed cheaply: `local` (highest version in the key file), GCP (list CryptoKeyVersions with
    * filter `state=ENABLED`, highest numeric version id; the ordinal must match currentVersion's),
    * Azure (list the key's versions, newest enabled by `createdOn`). Leave it out where new
-   * versions are always the primary (AWS, Vault transit: latest_version). A rejection fails the
-   * probe like currentVersion() would (so missing list permission shows up at start-up).
+   * versions are always the primary (AWS, Vault transit: latest_version). The listing is an
+   * OPTIONAL call (./optional.ts): when it is refused the provider returns undefined, warns once,
+   * and the plugin serves with the primary.
    */
   newestVersion?(signal: AbortSignal): Promise<KeyVersionInfo | undefined>;
+
+  /**
+   * Optional: the optional remote calls this provider is skipping because they were refused
+   * (see ./optional.ts), for /healthz?verbose. Empty or absent when everything works.
+   */
+  optionalIssues?(): OptionalCallIssue[];
 
   /**
    * Optional: register a callback for out-of-band hints that the current version may have changed

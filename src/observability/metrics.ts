@@ -28,6 +28,8 @@ export interface ProviderMetrics {
     role: string,
     versions: ReadonlyArray<{ version: string; use: string }>,
   ): void;
+  /** 1 while an optional remote call (e.g. listing key versions) is refused and skipped; `call` is bounded. */
+  optionalCallUnavailable: Gauge<'provider' | 'call'>;
 }
 
 export class Metrics implements ProviderMetrics {
@@ -42,6 +44,8 @@ export class Metrics implements ProviderMetrics {
   readonly credentialTtl: Gauge<'provider'>;
   readonly credentialRenewals: Counter<'provider' | 'outcome'>;
   readonly credentialReloads: Counter<'provider' | 'outcome'>;
+  readonly optionalCallUnavailable: Gauge<'provider' | 'call'>;
+  readonly dekVerificationFailures: Counter<'provider' | 'check'>;
   readonly dekCacheEvents: Counter<'event'>;
   readonly dekCacheSize: Gauge;
   readonly dekRotations: Counter<'reason'>;
@@ -130,6 +134,18 @@ export class Metrics implements ProviderMetrics {
       name: 'kms_plugin_credential_reloads_total',
       help: 'Credential files re-read after they changed on disk, by outcome (ok | error).',
       labelNames: ['provider', 'outcome'],
+      ...r,
+    });
+    this.optionalCallUnavailable = new Gauge({
+      name: 'kms_plugin_optional_call_unavailable',
+      help: '1 while an optional remote call (e.g. listing key versions) is refused and skipped; the plugin serves without it and retries hourly.',
+      labelNames: ['provider', 'call'],
+      ...r,
+    });
+    this.dekVerificationFailures = new Counter({
+      name: 'kms_plugin_dek_verification_failures_total',
+      help: 'Unwrapped DEKs the KMS returned that failed verification (commitment or first open); dropped, never cached.',
+      labelNames: ['provider', 'check'],
       ...r,
     });
     this.dekCacheEvents = new Counter({

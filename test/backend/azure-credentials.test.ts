@@ -112,6 +112,33 @@ describe('Entra ID credentials against the fakes', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('AZURE_AUTHORITY_HOST alone behaves like --azure-authority-host: custom authority, no instance discovery (issue 12.6)', async () => {
+    const secretFile = dir.file('client-secret-env', `${SECRET}\n`);
+    const saved = process.env.AZURE_AUTHORITY_HOST;
+    process.env.AZURE_AUTHORITY_HOST = entra.url;
+    try {
+      const cap = captureDeps();
+      captures.push(cap);
+      const provider = new AzureKekProvider(
+        fakeConfig(vault.url, caFile, {
+          credential: 'client-secret',
+          tenantId: TENANT,
+          clientId: APP,
+          clientSecretFile: secretFile,
+        }),
+        cap.deps,
+        { retry: { baseBackoffMs: 10, maxBackoffMs: 40 } },
+      );
+      providers.push(provider);
+      const before = entra.requests.length;
+      await roundTrip(provider);
+      expect(entra.requests.slice(before)[0]).toMatchObject({ tenant: TENANT, clientId: APP, status: 200 });
+    } finally {
+      if (saved === undefined) delete process.env.AZURE_AUTHORITY_HOST;
+      else process.env.AZURE_AUTHORITY_HOST = saved;
+    }
+  });
+
   it('workload identity (federated token file)', async () => {
     const tokenFile = dir.file('sa-token', SA_TOKEN);
     const { provider } = make({

@@ -440,8 +440,8 @@ describe('faults and deadlines', () => {
     expect(vault.count('wrapKey') - before).toBe(1);
   });
 
-  it('a hung request is cut by requestTimeout and retried within the deadline', async () => {
-    const { provider, info } = await ready('fhang', { requestTimeout: '300ms' });
+  it('a hung request is cut by attemptTimeout and retried within the deadline', async () => {
+    const { provider, info } = await ready('fhang', { attemptTimeout: '300ms' });
     vault.faults.push({ op: 'wrapKey', hang: true });
     const t0 = Date.now();
     const before = vault.count('wrapKey');
@@ -453,7 +453,7 @@ describe('faults and deadlines', () => {
   });
 
   it('a server that hangs past the caller deadline gives a deadline error on time', async () => {
-    const { provider, info } = await ready('fhang', { requestTimeout: '2s' });
+    const { provider, info } = await ready('fhang', { attemptTimeout: '2s' });
     for (let i = 0; i < 3; i++) vault.faults.push({ op: 'wrapKey', hang: true });
     const t0 = Date.now();
     const err = await expectReject(provider.wrap(randomBytes(32), info, sig(700)));

@@ -48,7 +48,7 @@ afterAll(async () => {
 async function tlsProvider(overrides: Record<string, unknown>): Promise<ProviderHandle> {
   const h = await providerFor(fake, {
     // The first call sets up TLS and fetches a token: generous on a loaded CI box.
-    callTimeout: '5s',
+    attemptTimeout: '5s',
     insecure: false,
     endpoint: `localhost:${fake.port}`,
     caFile: cert.certFile,
@@ -164,7 +164,7 @@ describe('gcp provider credentials (TLS fake)', () => {
   });
 
   it('verifies the server certificate: without gcp.caFile the self-signed fake is refused', async () => {
-    const h = await tlsProvider({ caFile: undefined, maxAttempts: 1, callTimeout: '1s' });
+    const h = await tlsProvider({ caFile: undefined, maxAttempts: 1, attemptTimeout: '1s' });
     let err: unknown;
     try {
       await h.provider.currentVersion(timeoutSignal(1500));
@@ -174,5 +174,27 @@ describe('gcp provider credentials (TLS fake)', () => {
     expect(err).toBeInstanceOf(PluginError);
     expect(['unavailable', 'deadline']).toContain((err as PluginError).kind);
     expect(fake.calls).toHaveLength(0); // the handshake failed: no RPC reached the fake
+  });
+});
+
+describe('gcp provider without usable credentials (issue 12.6)', () => {
+  it('is classed permission_denied, as docs/providers/gcp.md says, with a message naming the credentials', async () => {
+    const saved = { ...process.env };
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    delete process.env.GCE_METADATA_HOST;
+    try {
+      const h = await tlsProvider({ maxAttempts: 1 });
+      let err: unknown;
+      try {
+        await h.provider.currentVersion(timeoutSignal(10_000));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PluginError);
+      expect(`${(err as PluginError).kind}: ${(err as PluginError).message}`).toMatch(/^permission_denied: /);
+      expect((err as PluginError).message).toMatch(/credentials/i);
+    } finally {
+      process.env = saved;
+    }
   });
 });

@@ -118,8 +118,8 @@ describe('gcp provider: round trip and references', () => {
     expect(fake.callsTo('encrypt')).toHaveLength(0);
   });
 
-  it('sends a gRPC deadline on every call, capped by gcp.callTimeout and the caller', async () => {
-    const { provider: p } = await provider({ callTimeout: '1500ms' });
+  it('sends a gRPC deadline on every call, capped by gcp.attemptTimeout and the caller', async () => {
+    const { provider: p } = await provider({ attemptTimeout: '1500ms' });
     const info = await p.currentVersion(deadline(5000));
     await p.wrap(randomBytes(32), info, deadline(400));
     const [get, enc] = fake.calls;
@@ -218,13 +218,36 @@ describe('gcp provider: newest enabled version (rollback guard)', () => {
     expect(fake.callsTo('listCryptoKeyVersions')).toHaveLength(2);
   });
 
-  it('is undefined when no version is enabled, and a denied list fails like a probe', async () => {
+  it('is undefined when no version is enabled', async () => {
     fake.disableVersion(TEST_KEY, 1);
     const { provider: p } = await provider();
     expect(await p.newestVersion!(deadline())).toBeUndefined();
-    fake.injectFault({ kind: 'permission_denied', method: 'listCryptoKeyVersions' });
-    expect((await rejection(p.newestVersion!(deadline()))).kind).toBe('permission_denied');
   });
+
+  it.each(['permission_denied', 'unimplemented'] as const)(
+    'a %s list is optional: undefined, one warning naming cloudkms.cryptoKeyVersions.list, a metric, an issue for /healthz (issue 12.4)',
+    async (kind) => {
+      const h = await provider();
+      fake.injectFault({ kind, method: 'listCryptoKeyVersions' });
+      expect(await h.provider.newestVersion!(deadline())).toBeUndefined();
+      expect(await h.provider.newestVersion!(deadline())).toBeUndefined();
+      expect(fake.callsTo('listCryptoKeyVersions')).toHaveLength(1); // not retried on every probe
+      const warns = h.logs.filter(
+        (l) => l.includes('"level":"warn"') && l.includes('cloudkms.cryptoKeyVersions.list'),
+      );
+      expect(warns).toHaveLength(1);
+      const gauge = (await h.metrics.optionalCallUnavailable.get()).values.find(
+        (v) => v.labels.call === 'listCryptoKeyVersions',
+      );
+      expect(gauge?.value).toBe(1);
+      expect(h.provider.optionalIssues?.()).toEqual([
+        expect.objectContaining({
+          call: 'listCryptoKeyVersions',
+          permission: 'cloudkms.cryptoKeyVersions.list',
+        }),
+      ]);
+    },
+  );
 });
 
 describe('gcp provider: version states', () => {
@@ -402,7 +425,7 @@ describe('gcp provider: faults and deadlines', () => {
   });
 
   it('a hanging Cloud KMS is cut off at the per-call timeout and retried inside the deadline', async () => {
-    const { provider: p } = await provider({ callTimeout: '300ms' });
+    const { provider: p } = await provider({ attemptTimeout: '300ms' });
     const info = await p.currentVersion(deadline());
     fake.injectFault({ kind: 'hang', method: 'encrypt', times: 1 });
     const started = Date.now();
@@ -423,7 +446,7 @@ describe('gcp provider: faults and deadlines', () => {
     const took = Date.now() - started;
     expect(['deadline', 'unavailable']).toContain(err.kind);
     expect(took).toBeGreaterThanOrEqual(450);
-    expect(took).toBeLessThan(1200); // gcp.callTimeout (2 s) would be the bound if the deadline were ignored
+    expect(took).toBeLessThan(1200); // gcp.attemptTimeout (2 s) would be the bound if the deadline were ignored
   });
 
   it('a caller that goes away cancels the RPC', async () => {

@@ -129,7 +129,7 @@ describe('inspect', () => {
         keyIdGeneration: 0,
         keyIdConsistent: true,
         dekId: dekIdOf(env.wrapped),
-        formatVersion: 1,
+        formatVersion: 2, // new data carries the DEK commitment (issue 12.1)
         formatKnown: true,
       });
       expect(env.ref).toMatchObject({ provider: 'local', version: '1' });
@@ -248,6 +248,35 @@ describe('decrypt-etcd-value (break-glass)', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('no configured KEK can unwrap this DEK');
     expect(r.stderr).toContain('version 2');
+  });
+
+  it('--out onto an existing file: one clear line, exit 2, the file untouched (issue 12.6)', async () => {
+    const s = samples[0];
+    const out = join(h.dir, 'existing-out.json');
+    writeFileSync(out, 'keep me');
+    const r = await runCli([
+      'decrypt-etcd-value',
+      '--etcd-key',
+      s.etcdKey,
+      '--value-file',
+      s.file,
+      '--config',
+      config(),
+      '--i-understand-this-prints-secrets',
+      '--out',
+      out,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const errLines = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('k8s-kms-plugin:') && !l.startsWith('k8s-kms-plugin: WARNING'));
+    expect(errLines).toEqual([
+      `k8s-kms-plugin: config: --out: ${out} already exists; it is never overwritten (it may hold decrypted secrets): remove it or choose another path`,
+    ]);
+    expect(r.stderr).not.toContain('unexpected error');
+    expect(r.stderr).not.toContain('EEXIST');
+    expect(readFileSync(out, 'utf8')).toBe('keep me');
   });
 
   it('fails closed on the wrong etcd key (it is the AAD)', async () => {

@@ -85,7 +85,7 @@ async function rig(
     dekMaxUses: 1_000_000,
     cacheSize: 100,
     cacheTtlMs: 3_600_000,
-    maxPlaintextBytes: 995,
+    maxPlaintextBytes: 963,
     logger,
     metrics,
   });
@@ -101,7 +101,7 @@ async function rig(
     listen: endpoint,
     socketMode: opts.socketMode ?? 0o600,
     socketGroup: opts.socketGroup,
-    maxPlaintextBytes: 995,
+    maxPlaintextBytes: 963,
     status: watcher,
     envelope,
     logger,
@@ -227,8 +227,8 @@ describe('KMS v2 server over a Unix socket', () => {
       r.client.decrypt({ ciphertext: e.ciphertext, key_id: 'k'.repeat(1025), annotations: e.annotations }),
     ];
     for (const p of bad) await expect(p).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
-    // 995 bytes is the documented maximum and round-trips (ciphertext exactly 1024 bytes).
-    const big = randomBytes(995);
+    // 963 bytes is the documented maximum and round-trips (format 2: ciphertext exactly 1024 bytes).
+    const big = randomBytes(963);
     const eb = await r.client.encrypt({ plaintext: big, uid: randomUUID() });
     expect(eb.ciphertext.length).toBe(1024);
     const db = await r.client.decrypt({

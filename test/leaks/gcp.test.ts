@@ -68,7 +68,7 @@ test('gcp: no seed, DEK, wrapped DEK, private key or bearer JWT in logs, metrics
         endpoint: `localhost:${fake.port}`,
         caFile: cert.certFile,
         credentialsFile,
-        callTimeout: '800ms',
+        attemptTimeout: '800ms',
       },
     }),
     proto: GcpKekProvider.prototype,

@@ -30,7 +30,7 @@ maybe('live Azure Key Vault', () => {
       ...(process.env.AZURE_KMS_LIVE_CLOUD_CONFIG
         ? { cloudConfigFile: process.env.AZURE_KMS_LIVE_CLOUD_CONFIG }
         : {}),
-      requestTimeout: '5s',
+      attemptTimeout: '5s',
     });
     const p = new AzureKekProvider(cfg, cap.deps);
     providers.push(p);

@@ -144,8 +144,11 @@ export const awsSchema = z
     encryptionContext: encryptionContextField.optional(),
     /** Further key ARNs this provider may be asked to unwrap (e.g. the key an alias pointed to before). */
     decryptKeyArns: z.array(z.string().trim()).default([]),
-    /** Cap on one remote attempt (the caller's deadline still wins). */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).default(2000),
+    /**
+     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
+     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
     /** TCP/TLS connect timeout. */
     connectTimeout: duration('1s', { min: 50, max: 60_000 }).default(1000),
     /** Attempts per call, including the first (retries only throttling and transient failures, within the deadline). */
@@ -324,7 +327,7 @@ export const awsFlags: FlagSpec[] = [
     path: ['aws', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
-    description: 'aws provider: cap on one KMS attempt, e.g. 2s',
+    description: 'aws provider: cap on one KMS attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'aws-max-attempts',

@@ -155,8 +155,11 @@ export const azureSchema = z
         message: 'expected https://<host>, e.g. https://login.microsoftonline.com',
       })
       .optional(),
-    /** Cap on one HTTP request to Key Vault, inside the caller's deadline. */
-    requestTimeout: duration('2s', { min: 50, max: 60_000 }).default(2000),
+    /**
+     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
+     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
     /** TEST ONLY: PEM CA bundle that replaces the trust store for Key Vault and Entra ID connections. */
     caFile: nonEmpty('azure.caFile (path)').optional(),
     /** TEST ONLY: accept a bearer challenge whose resource does not match the vault host (e.g. a localhost fake). */
@@ -288,10 +291,18 @@ export const azureFlags: FlagSpec[] = [
   },
   {
     name: 'azure-request-timeout',
-    path: p('requestTimeout'),
+    path: p('attemptTimeout'),
     type: 'string',
     arg: 'DURATION',
-    description: 'azure: cap on one Key Vault request, e.g. 2s',
+    description: 'azure: DEPRECATED alias of --azure-attempt-timeout',
+    deprecatedFor: 'azure-attempt-timeout',
+  },
+  {
+    name: 'azure-attempt-timeout',
+    path: p('attemptTimeout'),
+    type: 'string',
+    arg: 'DURATION',
+    description: 'azure: cap on one Key Vault attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'azure-ca-file',

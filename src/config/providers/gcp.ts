@@ -92,8 +92,11 @@ export const gcpSchema = z
         message: 'must be at most 64 KiB (Cloud KMS limit)',
       })
       .default(DEFAULT_GCP_AAD),
-    /** Cap on one remote call (the caller's deadline still wins). */
-    callTimeout: duration('2s', { min: 50, max: 60_000 }).default(2000),
+    /**
+     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
+     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
     /** Attempts per operation, including the first, inside the caller's deadline. */
     maxAttempts: int('gcp.maxAttempts', 1, 10).default(4),
     /** Concurrent calls to Cloud KMS. */
@@ -173,10 +176,19 @@ export const gcpFlags: FlagSpec[] = [
   },
   {
     name: 'gcp-call-timeout',
-    path: ['gcp', 'callTimeout'],
+    path: ['gcp', 'attemptTimeout'],
     type: 'string',
     arg: 'DURATION',
-    description: 'gcp provider: cap on one Cloud KMS call, e.g. 2s (the caller deadline still wins)',
+    description: 'gcp provider: DEPRECATED alias of --gcp-attempt-timeout',
+    deprecatedFor: 'gcp-attempt-timeout',
+  },
+  {
+    name: 'gcp-attempt-timeout',
+    path: ['gcp', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description:
+      'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
   },
   {
     name: 'gcp-max-attempts',

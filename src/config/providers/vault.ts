@@ -14,7 +14,7 @@
  * ```
  */
 import { z } from 'zod';
-import { nonEmpty, type FlagSpec } from '../fields.js';
+import { duration, nonEmpty, type FlagSpec } from '../fields.js';
 
 export const VAULT_AUTH_METHODS = ['token', 'kubernetes', 'approle', 'cert'] as const;
 export type VaultAuthMethod = (typeof VAULT_AUTH_METHODS)[number];
@@ -150,6 +150,11 @@ export const vaultSchema = z
       .optional(),
     tls: tlsSchema.default({}),
     auth: authSchema,
+    /**
+     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
+     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
   })
   .superRefine((v, ctx) => {
     const need = (field: keyof z.infer<typeof authSchema>, why: string): void => {
@@ -324,5 +329,13 @@ export const vaultFlags: FlagSpec[] = [
     type: 'string',
     arg: 'PATH',
     description: 'vault provider: AppRole secret_id file',
+  },
+  {
+    name: 'vault-attempt-timeout',
+    path: ['vault', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description:
+      'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
   },
 ];

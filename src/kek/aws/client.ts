@@ -14,7 +14,8 @@ export interface KmsClientOptions {
   fips: boolean;
   credentials: CredentialProvider;
   connectTimeoutMs: number;
-  requestTimeoutMs: number;
+  /** Socket idle cap per request; undefined: none (the attempt's abortSignal carries the deadline). */
+  requestTimeoutMs: number | undefined;
 }
 
 export function createKmsClient(options: KmsClientOptions): KMSClient {
@@ -26,8 +27,9 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
     retryStrategy: new ConfiguredRetryStrategy(1, 0),
     requestHandler: {
       connectionTimeout: options.connectTimeoutMs,
-      requestTimeout: options.requestTimeoutMs,
-      throwOnRequestTimeout: true,
+      ...(options.requestTimeoutMs !== undefined
+        ? { requestTimeout: options.requestTimeoutMs, throwOnRequestTimeout: true }
+        : {}),
     },
     customUserAgent: 'k8s-kms-plugin',
   });

@@ -16,6 +16,7 @@ import {
   UnavailableError,
   UnknownKeyError,
 } from '../errors.js';
+import { stateFromText, withKeyState } from '../key-state.js';
 
 const THROTTLING = new Set([
   'ThrottlingException',
@@ -129,15 +130,21 @@ export function classifyAwsError(err: unknown, what: string): PluginError {
     );
   }
   if (KEY_STATE.has(name)) {
-    return new KeyDisabledError(
-      `${what}: the key cannot be used in its current state (${detail}); see the key's state in DescribeKey`,
-      opts,
+    return withKeyState(
+      new KeyDisabledError(
+        `${what}: the key cannot be used in its current state (${detail}); see the key's state in DescribeKey`,
+        opts,
+      ),
+      name === 'DisabledException' ? 'disabled' : stateFromText(aws, 'disabled'),
     );
   }
   if (name === 'NotFoundException') {
-    return new UnknownKeyError(
-      `${what}: AWS KMS has no such key or alias (${detail}); check aws.keyId and aws.region`,
-      opts,
+    return withKeyState(
+      new UnknownKeyError(
+        `${what}: AWS KMS has no such key or alias (${detail}); check aws.keyId and aws.region`,
+        opts,
+      ),
+      'not_found',
     );
   }
   if (INVALID.has(name)) {

@@ -32,7 +32,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     stsEndpoint: config.stsEndpoint,
     fips: config.fips,
     connectTimeoutMs: config.connectTimeout,
-    requestTimeoutMs: config.attemptTimeout,
+    requestTimeoutMs: config.attemptTimeout ?? 5000,
     metrics: deps.metrics,
     logger: deps.logger,
   });
@@ -42,6 +42,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     fips: config.fips,
     credentials: credentials.provider,
     connectTimeoutMs: config.connectTimeout,
+    // Only a configured attemptTimeout caps a request; otherwise the caller's deadline (abortSignal) does.
     requestTimeoutMs: config.attemptTimeout,
   });
   const caller = new RemoteCaller({

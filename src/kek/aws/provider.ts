@@ -26,6 +26,7 @@ import {
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import { RemoteCaller } from '../remote.js';
+import { OptionalCalls, type OptionalCallIssue } from '../optional.js';
 import {
   CorruptError,
   InvalidInputError,
@@ -77,12 +78,18 @@ export class AwsKmsProvider implements KekProvider {
   private account: string | undefined;
   private lastState: KeyState | undefined;
   private closed = false;
+  private readonly optional: OptionalCalls;
 
   constructor(private readonly o: AwsProviderOptions) {
     this.description = o.description;
     this.ctxFp = contextFingerprint(o.encryptionContext);
     this.extra = new Set(o.decryptKeyArns);
     this.account = o.identifier.account;
+    this.optional = new OptionalCalls({ provider: 'aws', logger: o.logger, metrics: o.metrics });
+  }
+
+  optionalIssues(): OptionalCallIssue[] {
+    return this.optional.issues();
   }
 
   /** One KMS command through RemoteCaller: deadline, bounded retries, concurrency, breaker, metrics. */
@@ -128,13 +135,24 @@ export class AwsKmsProvider implements KekProvider {
       ordinal = this.materialOrdinal(key.arn, key.currentKeyMaterialId, key.creationDate);
     } else {
       let rotatedAt: Date | undefined;
-      try {
-        rotatedAt = await latestRotation(this.send(signal, key.arn), key.arn);
-        version = materialVersion(rotatedAt);
-      } catch (err) {
+      if (mapped.state === 'enabled') {
+        // ListKeyRotations only labels the material: optional. Refused → the last label (or the
+        // original material's), one warning naming kms:ListKeyRotations, retried at most hourly.
+        const got = await this.optional.run('ListKeyRotations', 'kms:ListKeyRotations', async () => ({
+          at: await latestRotation(this.send(signal, key.arn), key.arn),
+        }));
+        rotatedAt = got?.at;
+        version = got
+          ? materialVersion(rotatedAt)
+          : (this.lastVersion.get(key.arn) ?? materialVersion(undefined));
+      } else {
         // Some states refuse management calls; the key is unusable then anyway. Keep the last label.
-        if (mapped.state === 'enabled') throw err;
-        version = this.lastVersion.get(key.arn) ?? 'unknown';
+        try {
+          rotatedAt = await latestRotation(this.send(signal, key.arn), key.arn);
+          version = materialVersion(rotatedAt);
+        } catch {
+          version = this.lastVersion.get(key.arn) ?? 'unknown';
+        }
       }
       ordinal = Math.max(key.creationDate.getTime(), rotatedAt?.getTime() ?? 0);
     }

@@ -270,6 +270,22 @@ function commonOptions(authorityHost: string | undefined, ca: string | undefined
   };
 }
 
+/**
+ * AZURE_AUTHORITY_HOST (the Azure SDKs' own variable) behaves exactly like azure.authorityHost /
+ * --azure-authority-host, including instance discovery off for a custom authority. The config wins.
+ */
+function authorityFromEnv(): string | undefined {
+  const raw = process.env.AZURE_AUTHORITY_HOST?.trim();
+  if (!raw) return undefined;
+  if (!/^https:\/\/[^/?#\s]+\/?$/.test(raw)) {
+    throw new ConfigError(
+      'AZURE_AUTHORITY_HOST',
+      `expected https://<host>, e.g. https://login.microsoftonline.us; got ${JSON.stringify(raw.slice(0, 100))} (or set azure.authorityHost)`,
+    );
+  }
+  return raw;
+}
+
 export function buildCredential(
   cfg: AzureConfig,
   ca?: string,
@@ -399,6 +415,7 @@ export class ReloadingCredential implements TokenCredential {
 
 function buildOnce(cfg: AzureConfig, ca?: string): BuiltCredential {
   const r = resolve(cfg);
+  r.authorityHost ??= authorityFromEnv();
   const opts = commonOptions(r.authorityHost, ca);
   const authority = r.authorityHost ? ` via ${r.authorityHost}` : '';
   switch (r.kind) {

@@ -18,6 +18,7 @@ import {
   UnknownKeyError,
   isAbortError,
 } from '../errors.js';
+import { withKeyState } from '../key-state.js';
 
 export type AzureOperation = 'getKey' | 'getDeletedKey' | 'wrapKey' | 'unwrapKey';
 
@@ -120,19 +121,28 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
     if (status === 403) {
       const inner = innerCode(rest) ?? '';
       if (/KeyDisabled|disabled/i.test(`${inner} ${rest.message}`)) {
-        return new KeyDisabledError(`${where}: the key version is disabled (${svc})`, { cause });
+        return withKeyState(
+          new KeyDisabledError(`${where}: the key version is disabled (${svc})`, { cause }),
+          'disabled',
+        );
       }
       if (/expired|not yet valid|notBefore|nbf|\bexp\b/i.test(`${inner} ${rest.message}`)) {
-        return new KeyDisabledError(`${where}: the key version is outside its validity window (${svc})`, {
-          cause,
-        });
+        return withKeyState(
+          new KeyDisabledError(`${where}: the key version is outside its validity window (${svc})`, {
+            cause,
+          }),
+          /not yet valid|notBefore|nbf/i.test(`${inner} ${rest.message}`) ? 'not_yet_valid' : 'expired',
+        );
       }
       return new PermissionDeniedError(`${where}: 403 Forbidden (${svc}); ${ROLE_HINT}`, { cause });
     }
     if (status === 404) {
-      return new UnknownKeyError(
-        `${where}: 404 ${code || 'NotFound'}: the key or version does not exist (or was deleted) (${svc})`,
-        { cause },
+      return withKeyState(
+        new UnknownKeyError(
+          `${where}: 404 ${code || 'NotFound'}: the key or version does not exist (or was deleted) (${svc})`,
+          { cause },
+        ),
+        'not_found',
       );
     }
     if (status === 429) {

@@ -10,9 +10,9 @@
  *   unwrap outside the nbf/exp window; only new wraps must stop). Expiry for wraps is enforced here.
  * - The version that actually wrapped is read from the response `kid` (the SDK's `keyID` only echoes
  *   the id the client was built with) and must equal the version asked for.
- * - The SDK's own retries are off; RemoteCaller retries within the caller's deadline. Each HTTP
- *   request is capped by `requestTimeout`. A 429's Retry-After is honoured when it fits in the
- *   deadline, otherwise the call fails at once as throttled rather than answering late.
+ * - The SDK's own retries are off; RemoteCaller retries within the caller's deadline. Each attempt
+ *   is capped by `attemptTimeout` (default: the time left). A 429/503 Retry-After is honoured by
+ *   RemoteCaller when it fits in the deadline, otherwise the call fails at once rather than late.
  */
 import { readFileSync } from 'node:fs';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
@@ -20,7 +20,6 @@ import type { CryptographyClientOptions, KeyVaultKey, KeyWrapAlgorithm } from '@
 import type { TokenCredential } from '@azure/identity';
 import type { AzureConfig } from '../../config/providers/azure.js';
 import { ConfigError } from '../../errors.js';
-import { remainingMs, sleep, timeoutSignal } from '../../deadline.js';
 import type { Logger } from '../../observability/logger.js';
 import {
   CorruptError,
@@ -134,9 +133,9 @@ export class AzureKekProvider implements KekProvider {
         classifyAzureError(err, { operation: 'getKey', what: this.resource, secrets: this.secrets }),
       metrics: deps.metrics,
       logger: this.logger,
-      // The per-request cap is applied inside each attempt (requestTimeout), so an attempt may also
-      // wait out a Retry-After within the caller's deadline.
-      retry: { attemptTimeoutMs: 600_000, ...options.retry },
+      // RemoteCaller caps each attempt (attemptTimeout, default the time left) and waits out a
+      // Retry-After only when it fits before the deadline.
+      retry: { attemptTimeoutMs: cfg.attemptTimeout, ...options.retry },
       breaker: options.breaker,
     });
     const pin = cfg.keyVersion ? ` pinned to version ${cfg.keyVersion}` : ' (following the current version)';
@@ -278,44 +277,27 @@ export class AzureKekProvider implements KekProvider {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  /** One remote operation through RemoteCaller, each attempt capped by requestTimeout. */
+  /** One remote operation through RemoteCaller (deadline, attempt cap, retries, Retry-After). */
   private remote<T>(
     operation: AzureOperation,
     what: string,
     signal: AbortSignal,
     fn: (s: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const ms = this.cfg.requestTimeout;
     return this.caller.call(operation, signal, async (attemptSignal) => {
-      const requestSignal = timeoutSignal(ms, attemptSignal);
       try {
-        return await fn(requestSignal);
+        return await fn(attemptSignal);
       } catch (err) {
-        if (attemptSignal.aborted) throw err; // the caller's deadline or cancellation: RemoteCaller names it
-        if (requestSignal.aborted)
-          throw new UnavailableError(`Azure Key Vault ${operation} on ${what}: no answer within ${ms} ms`);
+        if (attemptSignal.aborted) throw err; // deadline, attempt cap or cancellation: RemoteCaller names it
         const e = classifyAzureError(err, { operation, what, secrets: this.secrets });
-        if (e.kind === 'throttled') await this.honourRetryAfter(err, e, attemptSignal);
+        const wait = e.kind === 'throttled' || e.kind === 'unavailable' ? retryAfterMs(err) : undefined;
+        if (wait !== undefined && wait > 0) {
+          const Ctor = e.kind === 'throttled' ? ThrottledError : UnavailableError;
+          throw new Ctor(e.message, { cause: err, retryAfterMs: wait });
+        }
         throw e;
       }
     });
-  }
-
-  /** Waits out a Retry-After that fits before the deadline; fails fast (not retryable) if it does not. */
-  private async honourRetryAfter(err: unknown, e: PluginError, signal: AbortSignal): Promise<void> {
-    const wait = retryAfterMs(err);
-    if (wait === undefined || wait <= 0) return;
-    const left = remainingMs(signal, 10_000);
-    if (wait + 50 > left) {
-      throw new ThrottledError(
-        `${e.message}; Retry-After ${Math.ceil(wait / 1000)} s does not fit in the ${left} ms left before the deadline`,
-        {
-          retryable: false,
-        },
-      );
-    }
-    this.logger.debug({ retryAfterMs: wait }, 'azure key vault throttled; waiting Retry-After');
-    await sleep(wait, signal).catch(() => undefined);
   }
 
   private async fetchFacts(version: string | undefined, signal: AbortSignal): Promise<VersionFacts> {

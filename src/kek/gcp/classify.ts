@@ -16,6 +16,7 @@ import {
   UnknownKeyError,
   type PluginError,
 } from '../errors.js';
+import { stateFromText, withKeyState } from '../key-state.js';
 
 const MAX_DETAIL = 300;
 
@@ -66,6 +67,17 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
   }
   const name = grpcStatus[code] ?? `code ${code}`;
   const msg = `${what} on ${keyName}: ${name}: ${detail}`;
+  if (
+    /Getting metadata from plugin failed|Could not load the default credentials|could not refresh access token/i.test(
+      detail,
+    )
+  ) {
+    // The call never left: gRPC reports the credential plugin's failure with whatever code
+    // (UNKNOWN, INTERNAL, UNAVAILABLE). It is a credentials problem: permission_denied, as documented.
+    return new PermissionDeniedError(
+      `${what} on ${keyName}: could not obtain Google credentials (${detail}); check ADC / gcp.credentialsFile / Workload Identity`,
+    );
+  }
   switch (code) {
     case 3: // INVALID_ARGUMENT
       if (/crc32c|checksum/i.test(detail)) {
@@ -81,7 +93,10 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
       }
       return new InvalidInputError(msg);
     case 5: // NOT_FOUND
-      return new UnknownKeyError(`${msg} (check gcp.keyName and that the key exists)`);
+      return withKeyState(
+        new UnknownKeyError(`${msg} (check gcp.keyName and that the key exists)`),
+        'not_found',
+      );
     case 7: // PERMISSION_DENIED
       return new PermissionDeniedError(
         `${msg} (grant roles/cloudkms.cryptoKeyEncrypterDecrypter and roles/cloudkms.viewer on the key, see docs/providers/gcp.md)`,
@@ -93,7 +108,10 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
     case 8: // RESOURCE_EXHAUSTED
       return new ThrottledError(`${msg} (quota; retried with back-off)`);
     case 9: // FAILED_PRECONDITION
-      return new KeyDisabledError(`${msg} (the CryptoKeyVersion is not enabled)`);
+      return withKeyState(
+        new KeyDisabledError(`${msg} (the CryptoKeyVersion is not enabled)`),
+        stateFromText(detail, 'disabled'),
+      );
     case 1: // CANCELLED (not by us: RemoteCaller maps our own aborts first)
     case 4: // DEADLINE_EXCEEDED
     case 10: // ABORTED

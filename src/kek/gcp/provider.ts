@@ -30,6 +30,7 @@ import type { CallOptions, CryptoKeyVersion, KmsApi } from './api.js';
 const LIST_PAGE_SIZE = 1000;
 const MAX_LIST_PAGES = 50;
 import { classifyGcpError, type GcpOperation } from './classify.js';
+import { OptionalCalls, type OptionalCallIssue } from '../optional.js';
 import { checksum, verifyDecryptResponse, verifyEncryptResponse } from './integrity.js';
 import { aadFingerprint, decodeUnique } from './ref.js';
 import { primaryVersionInfo, versionId, versionInfo } from './version.js';
@@ -46,6 +47,7 @@ export class GcpKekProvider implements KekProvider {
   private readonly aad: Buffer;
   private readonly aadFp: string;
   private readonly caller: RemoteCaller;
+  private readonly optional: OptionalCalls;
   private lastLogged?: { version: string; state: string };
 
   constructor(
@@ -58,6 +60,7 @@ export class GcpKekProvider implements KekProvider {
     this.description = `Cloud KMS CryptoKey ${config.keyName}`;
     this.aad = Buffer.from(config.aad, 'utf8');
     this.aadFp = aadFingerprint(this.aad);
+    this.optional = new OptionalCalls({ provider: 'gcp', logger: deps.logger, metrics: deps.metrics });
     this.caller = new RemoteCaller({
       provider: 'gcp',
       metrics: deps.metrics,
@@ -66,7 +69,7 @@ export class GcpKekProvider implements KekProvider {
       ...options.caller,
       retry: {
         maxAttempts: config.maxAttempts,
-        attemptTimeoutMs: config.callTimeout,
+        attemptTimeoutMs: config.attemptTimeout,
         ...options.caller?.retry,
       },
       // Attempts classify their own errors (see call()); this is only the fallback.
@@ -87,7 +90,19 @@ export class GcpKekProvider implements KekProvider {
    * inside one attempt.
    */
   async newestVersion(signal: AbortSignal): Promise<KeyVersionInfo | undefined> {
-    const newest = await this.call('listCryptoKeyVersions', signal, async (opts) => {
+    // Optional: without cloudkms.cryptoKeyVersions.list the plugin serves with the primary.
+    const newest = await this.optional.run('listCryptoKeyVersions', 'cloudkms.cryptoKeyVersions.list', () =>
+      this.listNewest(signal),
+    );
+    return newest ? versionInfo(this.keyName, newest, this.aadFp) : undefined;
+  }
+
+  optionalIssues(): OptionalCallIssue[] {
+    return this.optional.issues();
+  }
+
+  private async listNewest(signal: AbortSignal): Promise<CryptoKeyVersion | undefined> {
+    return this.call('listCryptoKeyVersions', signal, async (opts) => {
       let best: CryptoKeyVersion | undefined;
       let bestId = 0;
       let pageToken: string | undefined;
@@ -117,7 +132,6 @@ export class GcpKekProvider implements KekProvider {
       );
       return best;
     });
-    return newest ? versionInfo(this.keyName, newest, this.aadFp) : undefined;
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
@@ -190,7 +204,7 @@ export class GcpKekProvider implements KekProvider {
       try {
         return await fn({
           signal: attemptSignal,
-          timeoutMs: remainingMs(attemptSignal, this.config.callTimeout),
+          timeoutMs: remainingMs(attemptSignal, this.config.attemptTimeout ?? 10_000),
         });
       } catch (err) {
         // Classify here, where the operation is known for certain (concurrent calls share the caller).

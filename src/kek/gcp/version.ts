@@ -7,6 +7,7 @@ import type { KeyState, KeyVersionInfo } from '../types.js';
 import { CorruptError, InvalidInputError, KeyDisabledError } from '../errors.js';
 import type { CryptoKey, CryptoKeyVersion } from './api.js';
 import { encodeUnique } from './ref.js';
+import { withKeyState } from '../key-state.js';
 
 /** Cloud KMS CryptoKeyVersionState → KeyState. Unknown or future states are treated as unusable. */
 export function mapVersionState(state: unknown): KeyState {
@@ -69,8 +70,11 @@ export function primaryVersionInfo(
   }
   const primary = key.primary;
   if (!primary || !primary.name) {
-    throw new KeyDisabledError(
-      `gcp: ${keyName} has no primary version (it was destroyed or never set); create or restore a version and make it primary`,
+    throw withKeyState(
+      new KeyDisabledError(
+        `gcp: ${keyName} has no primary version (it was destroyed or never set); create or restore a version and make it primary`,
+      ),
+      'disabled',
     );
   }
   return { ...versionInfo(keyName, primary, aadFp), primary };

@@ -16,6 +16,7 @@ import {
   UnknownKeyError,
   isAbortError,
 } from '../errors.js';
+import { withKeyState } from '../key-state.js';
 import type { PluginErrorOptions } from '../../errors.js';
 import { VaultHttpError, VaultProtocolError } from './http.js';
 
@@ -114,8 +115,9 @@ function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): Plug
         `${what}: no such path in Vault (HTTP 404)${said}; check vault.transitMount, vault.namespace and vault.auth.mount`,
       );
     }
-    return new VaultKeyNotFoundError(
-      `${what}: Transit key not found (HTTP 404); create it or fix vault.keyName`,
+    return withKeyState(
+      new VaultKeyNotFoundError(`${what}: Transit key not found (HTTP 404); create it or fix vault.keyName`),
+      'not_found',
     );
   }
   if (op === 'login')
@@ -139,7 +141,10 @@ function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): Plug
   }
   if (status === 400 && op === 'encrypt') {
     if (text.includes('less than the minimum encryption')) {
-      return new KeyDisabledError(`${what}: key version below min_encryption_version${said}`);
+      return withKeyState(
+        new KeyDisabledError(`${what}: key version below min_encryption_version${said}`),
+        'disabled',
+      );
     }
     if (text.includes('higher than the latest') || text.includes('encryption key not found')) {
       return new UnknownKeyError(`${what}: key version not found${said}`);

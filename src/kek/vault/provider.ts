@@ -93,7 +93,7 @@ export class VaultProvider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: options.retry,
+      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
       breaker: options.breaker,
     };
     this.caller = new RemoteCaller({

@@ -43,6 +43,8 @@ export interface AwsFault {
   delayMs?: number;
   /** Destroy the connection without an answer. */
   reset?: boolean;
+  /** Answer normally, but with one byte of the answer's Plaintext flipped (a corrupted response). */
+  corruptPlaintext?: boolean;
 }
 
 export interface LoggedRequest {
@@ -259,13 +261,15 @@ export class FakeAwsKms {
 
       const fault = this.takeFault(op, body);
       if (fault) {
-        entry.fault = fault.hang
-          ? 'hang'
-          : fault.reset
-            ? 'reset'
-            : fault.delayMs !== undefined
-              ? `delay ${fault.delayMs}`
-              : (fault.type ?? String(fault.status));
+        entry.fault = fault.corruptPlaintext
+          ? 'corrupt plaintext'
+          : fault.hang
+            ? 'hang'
+            : fault.reset
+              ? 'reset'
+              : fault.delayMs !== undefined
+                ? `delay ${fault.delayMs}`
+                : (fault.type ?? String(fault.status));
         if (fault.hang) {
           this.hung.add(res);
           return;
@@ -275,7 +279,7 @@ export class FakeAwsKms {
           req.socket.destroy();
           return;
         }
-        if (fault.delayMs === undefined) {
+        if (fault.delayMs === undefined && !fault.corruptPlaintext) {
           const status =
             fault.status ?? (fault.type === 'KMSInternalException' ? 500 : fault.type ? 400 : 500);
           const type =
@@ -296,7 +300,13 @@ export class FakeAwsKms {
           return fail(new KmsError('UnknownOperationException', `unknown operation ${target}`));
         }
         try {
-          send(200, this.dispatch(op, body));
+          const result = this.dispatch(op, body);
+          if (fault?.corruptPlaintext && typeof result.Plaintext === 'string') {
+            const plain = Buffer.from(result.Plaintext, 'base64');
+            plain[0] ^= 0x20;
+            result.Plaintext = plain.toString('base64');
+          }
+          send(200, result);
         } catch (e) {
           if (e instanceof KmsError) return fail(e);
           return fail(new KmsError('KMSInternalException', 'internal error', 500));

@@ -47,7 +47,9 @@ export type Fault =
   | { op?: FakeOp; hang: true }
   | { op?: FakeOp; reset: true }
   /** Answer normally but name another version in the response `kid` (a misbehaving service). */
-  | { op?: FakeOp; kidVersion: string };
+  | { op?: FakeOp; kidVersion: string }
+  /** Answer normally but with one byte of the unwrapped key flipped (a corrupted response). */
+  | { op?: FakeOp; corruptResult: true };
 
 export interface SeenRequest {
   method: string;
@@ -281,8 +283,12 @@ export class FakeKeyVault {
 
     let fault = this.takeFault(route.op);
     let kidOverride: string | undefined;
+    let corruptResult = false;
     if (fault && 'kidVersion' in fault) {
       kidOverride = fault.kidVersion;
+      fault = undefined;
+    } else if (fault && 'corruptResult' in fault) {
+      corruptResult = true;
       fault = undefined;
     }
     if (fault) {
@@ -405,6 +411,7 @@ export class FakeKeyVault {
       send(400, { error: { code: 'BadParameter', message: (err as Error).message } });
       return;
     }
+    if (corruptResult && route.op === 'unwrapKey') out[0] ^= 0x20;
     send(200, { kid: `${this.url}/keys/${key.name}/${kidOverride ?? v.version}`, value: b64u(out) });
   }
 

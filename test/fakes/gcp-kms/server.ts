@@ -46,6 +46,7 @@ export type FaultKind =
   | 'unavailable'
   | 'resource_exhausted'
   | 'permission_denied'
+  | 'unimplemented'
   | 'unauthenticated'
   | 'not_found'
   | 'internal'
@@ -61,7 +62,9 @@ export type FaultKind =
   /** Encrypt: the response names a different CryptoKeyVersion than the one used. */
   | 'wrong_version'
   /** Encrypt: a bit of the ciphertext flipped after its checksum was computed (in-transit damage). */
-  | 'corrupt_ciphertext';
+  | 'corrupt_ciphertext'
+  /** Decrypt: a wrong plaintext with a MATCHING plaintext_crc32c (a buggy proxy or HSM, not the wire). */
+  | 'corrupt_plaintext';
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -255,6 +258,11 @@ export class FakeGcpKms {
     key.primaryId = v.id;
   }
 
+  /** Leaves the key without a primary version (as Cloud KMS does once the primary is destroyed). */
+  clearPrimary(keyName: string): void {
+    this.mustKey(keyName).primaryId = undefined;
+  }
+
   /** Forces any state (tests): ENABLED, DISABLED, DESTROY_SCHEDULED, DESTROYED, ... */
   setVersionState(keyName: string, versionId: number | string, state: VersionState): void {
     const v = this.mustVersion(this.mustKey(keyName), Number(versionId));
@@ -416,6 +424,7 @@ export class FakeGcpKms {
       unauthenticated: [grpc.status.UNAUTHENTICATED, 'Request had invalid authentication credentials.'],
       not_found: [grpc.status.NOT_FOUND, 'CryptoKey not found.'],
       internal: [grpc.status.INTERNAL, 'Internal error encountered.'],
+      unimplemented: [grpc.status.UNIMPLEMENTED, 'Method not implemented.'],
       deadline_exceeded: [grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded.'],
     };
     const e = errorCodes[fault.kind];
@@ -455,6 +464,11 @@ export class FakeGcpKms {
         ct[ct.length - 1] ^= 0x01;
         return { ...v, ciphertext: ct };
       }
+    }
+    if (method === 'decrypt' && fault.kind === 'corrupt_plaintext') {
+      const plain = Buffer.from(v.plaintext as Buffer);
+      plain[0] ^= 0x20;
+      return { ...v, plaintext: plain, plaintextCrc32c: { value: crc32c(plain) } };
     }
     if (method === 'decrypt' && fault.kind === 'corrupt_checksum') {
       return {

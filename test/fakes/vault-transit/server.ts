@@ -44,6 +44,8 @@ export type Fault = { match?: string | RegExp } & (
   | { hang: true }
   | { drop: true }
   | { delayMs: number }
+  /** Answer a decrypt normally, but with one byte of the plaintext flipped (a corrupted response). */
+  | { corruptPlaintext: true }
 );
 
 export interface SeenRequest {
@@ -102,6 +104,8 @@ export class FakeVault {
   readonly requests: SeenRequest[] = [];
   /** FIFO of injected faults; the first one that matches a request is used once. */
   faults: Fault[] = [];
+  /** Decrypt answers still to corrupt (set by `corruptPlaintext` faults). */
+  private corruptDecrypts = 0;
   /** Delay added to every answer. */
   latencyMs = 0;
   /** Fraction (0..1) of requests answered 429 (rate limit quota exceeded). */
@@ -389,7 +393,8 @@ export class FakeVault {
         req.socket.destroy();
         return;
       }
-      if ('delayMs' in fault) await delay(fault.delayMs);
+      if ('corruptPlaintext' in fault) this.corruptDecrypts += 1;
+      else if ('delayMs' in fault) await delay(fault.delayMs);
       else {
         send(fault.status, { errors: fault.errors ?? [] }, fault.headers);
         return;
@@ -460,7 +465,14 @@ export class FakeVault {
             data: store.encrypt(op[3], body.plaintext, body.associated_data, body.key_version),
           });
         }
-        return send(200, { data: store.decrypt(op[3], body.ciphertext, body.associated_data) });
+        const data = store.decrypt(op[3], body.ciphertext, body.associated_data);
+        if (this.corruptDecrypts > 0 && typeof data.plaintext === 'string') {
+          this.corruptDecrypts -= 1;
+          const plain = Buffer.from(data.plaintext, 'base64');
+          plain[0] ^= 0x20;
+          data.plaintext = plain.toString('base64');
+        }
+        return send(200, { data });
       }
       if (keys) {
         const [, , name, action] = keys;

@@ -83,7 +83,7 @@ describe('inspectValue', () => {
       keyIdGeneration: 3,
       keyIdConsistent: true,
       dekId: w.dekId,
-      formatVersion: 1,
+      formatVersion: 2,
       formatKnown: true,
     });
     const text = formatInspection(i);

@@ -4,7 +4,13 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { devDefaults } from '../../../src/cli/serve.js';
 import { envName, parseDuration } from '../../../src/config/fields.js';
-import { loadConfig, readConfigFile, validateConfig, type LoadOptions } from '../../../src/config/load.js';
+import {
+  configDeprecations,
+  loadConfig,
+  readConfigFile,
+  validateConfig,
+  type LoadOptions,
+} from '../../../src/config/load.js';
 import { MAX_PLAINTEXT_BYTES, allFlags } from '../../../src/config/schema.js';
 import { ConfigError } from '../../../src/errors.js';
 
@@ -58,7 +64,7 @@ describe('defaults', () => {
       },
       decryptOnly: [],
     });
-    expect(MAX_PLAINTEXT_BYTES).toBe(1024 - 29);
+    expect(MAX_PLAINTEXT_BYTES).toBe(1024 - 61); // format 2: 29 bytes of framing + a 32-byte DEK commitment
   });
 
   it('nothing at all → the local section is required, with the fix', () => {
@@ -217,7 +223,7 @@ describe('errors name the field and the fix', () => {
     ],
     ['bad healthAddr', { healthAddr: 'localhost' }, 'healthAddr', /host:port/],
     ['bad logLevel', { logLevel: 'loud' }, 'logLevel', /./],
-    ['bad maxPlaintextBytes', { maxPlaintextBytes: 2000 }, 'maxPlaintextBytes', /at most 995/],
+    ['bad maxPlaintextBytes', { maxPlaintextBytes: 2000 }, 'maxPlaintextBytes', /at most 963/],
     [
       'bad stableObservations',
       { probe: { stableObservations: 0 } },
@@ -400,5 +406,76 @@ describe('devDefaults (serve --dev)', () => {
     expect(
       load({ defaults: devDefaults('/r'), env: { KMS_PLUGIN_LOCAL_KEY_FILE: '/other.json' } }).local?.keyFile,
     ).toBe('/other.json');
+  });
+});
+
+describe('one attemptTimeout for every provider; old names are deprecated aliases (issue 12.5)', () => {
+  const sections = {
+    aws: { keyId: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+    gcp: { keyName: 'projects/my-project/locations/global/keyRings/ring/cryptoKeys/kek' },
+    azure: { vaultUrl: 'https://kv1.vault.azure.net', keyName: 'k' },
+    vault: {
+      address: 'https://vault.example:8200',
+      keyName: 'kek',
+      auth: { method: 'token', tokenFile: '/run/vault/token' },
+    },
+  } as const;
+
+  it.each(Object.keys(sections))('%s: attemptTimeout is accepted and unset by default', (p) => {
+    const s = sections[p as keyof typeof sections];
+    const plain = validateConfig({ provider: p, [p]: s }) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
+    expect(plain[p].attemptTimeout).toBeUndefined();
+    const set = validateConfig({ provider: p, [p]: { ...s, attemptTimeout: '2500ms' } }) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
+    expect(set[p].attemptTimeout).toBe(2500);
+    expect(configDeprecations(set as never)).toEqual([]);
+  });
+
+  it('gcp.callTimeout and azure.requestTimeout in a file still work, with a deprecation warning naming the new field', () => {
+    const g = load({
+      file: file(`provider: gcp\ngcp:\n  keyName: ${sections.gcp.keyName}\n  callTimeout: 1500ms\n`),
+    });
+    expect(g.gcp?.attemptTimeout).toBe(1500);
+    expect(configDeprecations(g).join('\n')).toMatch(
+      /gcp\.callTimeout is deprecated; use gcp\.attemptTimeout/,
+    );
+    const a = validateConfig({
+      provider: 'local',
+      local: base.local,
+      decryptOnly: [{ provider: 'azure', azure: { ...sections.azure, requestTimeout: '3s' } }],
+    });
+    expect(a.decryptOnly[0].azure?.attemptTimeout).toBe(3000);
+    expect(configDeprecations(a).join('\n')).toMatch(
+      /decryptOnly\[0\]\.azure\.requestTimeout is deprecated; use decryptOnly\[0\]\.azure\.attemptTimeout/,
+    );
+  });
+
+  it('old flag and env names are aliases with a warning; the new name wins when both are given', () => {
+    const c = load({
+      env: { KMS_PLUGIN_GCP_CALL_TIMEOUT: '900ms' },
+      flags: { provider: 'gcp', 'gcp-key-name': sections.gcp.keyName },
+    });
+    expect(c.gcp?.attemptTimeout).toBe(900);
+    expect(configDeprecations(c).join('\n')).toMatch(
+      /KMS_PLUGIN_GCP_CALL_TIMEOUT is deprecated; use KMS_PLUGIN_GCP_ATTEMPT_TIMEOUT/,
+    );
+    const both = load({
+      flags: {
+        provider: 'azure',
+        'azure-vault-url': sections.azure.vaultUrl,
+        'azure-key-name': 'k',
+        'azure-request-timeout': '5s',
+        'azure-attempt-timeout': '1s',
+      },
+    });
+    expect(both.azure?.attemptTimeout).toBe(1000);
+    expect(configDeprecations(both).join('\n')).toMatch(
+      /--azure-request-timeout is deprecated; use --azure-attempt-timeout/,
+    );
   });
 });

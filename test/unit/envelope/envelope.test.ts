@@ -6,6 +6,7 @@ import { deriveKeyId } from '../../../src/envelope/keyid.js';
 import {
   CorruptError,
   InvalidInputError,
+  KeyDisabledError,
   PluginError,
   UnauthenticatedError,
   UnavailableError,
@@ -19,7 +20,8 @@ import type {
   WrapResult,
 } from '../../../src/kek/types.js';
 import { Metrics } from '../../../src/observability/metrics.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+import { createLogger, silentLogger } from '../../../src/observability/logger.js';
+import { FORMAT_V1, FORMAT_V2, OVERHEAD_V2_BYTES, seal } from '../../../src/envelope/wire.js';
 
 /** In-memory KEK: AES-256-GCM wrap per version; counts calls; controllable delay and failure. */
 class FakeKek implements KekProvider {
@@ -32,6 +34,8 @@ class FakeKek implements KekProvider {
   failUnwrap: Error | undefined;
   /** Replaces what unwrap returns (e.g. a wrong-length key). */
   unwrapResult: Buffer | undefined;
+  /** The next this-many unwrap answers come back with one byte flipped (a corrupted response). */
+  corruptNext = 0;
   /** Every DEK buffer handed to wrap (the envelope's own buffer, not a copy). */
   readonly wrappedDeks: Buffer[] = [];
 
@@ -93,7 +97,12 @@ class FakeKek implements KekProvider {
       const d = createDecipheriv('aes-256-gcm', kek, wrapped.subarray(0, 12));
       d.setAAD(Buffer.from(`${ref.key}|${ref.version}`));
       d.setAuthTag(wrapped.subarray(wrapped.length - 16));
-      return Buffer.concat([d.update(wrapped.subarray(12, wrapped.length - 16)), d.final()]);
+      const out = Buffer.concat([d.update(wrapped.subarray(12, wrapped.length - 16)), d.final()]);
+      if (this.corruptNext > 0) {
+        this.corruptNext -= 1;
+        out[7] ^= 0x40;
+      }
+      return out;
     } catch {
       throw new UnauthenticatedError('fake unwrap failed');
     }
@@ -410,7 +419,7 @@ describe('Envelope', () => {
     expect(b.cacheSize).toBe(0);
   });
 
-  it('an unwrap that returns the wrong 32 bytes → UnauthenticatedError, never wrong plaintext', async () => {
+  it('an unwrap that returns the same wrong 32 bytes every time → UnauthenticatedError, never wrong plaintext, never cached', async () => {
     const kek = new FakeKek();
     const a = await ready(kek);
     const b = await ready(kek);
@@ -419,6 +428,137 @@ describe('Envelope', () => {
     expect(await errorOf(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal()))).toBeInstanceOf(
       UnauthenticatedError,
     );
+    expect(b.cacheSize).toBe(0);
+    kek.unwrapResult = undefined;
+    await expect(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal())).resolves.toBeInstanceOf(Buffer);
+  });
+
+  describe('a DEK from the KMS is verified before it is cached (issue 12.1)', () => {
+    function capture(): {
+      logger: ReturnType<typeof createLogger>;
+      lines: () => Array<Record<string, unknown>>;
+    } {
+      const chunks: string[] = [];
+      const logger = createLogger({ level: 'info', destination: { write: (c: string) => chunks.push(c) } });
+      return {
+        logger,
+        lines: () => chunks.map((c) => JSON.parse(c) as Record<string, unknown>),
+      };
+    }
+    async function failures(metrics: Metrics): Promise<number> {
+      const m = await metrics.dekVerificationFailures.get();
+      return m.values.reduce((n, v) => n + v.value, 0);
+    }
+
+    it('new ciphertexts are format 2 and carry the DEK commitment', async () => {
+      const env = await ready(new FakeKek());
+      const r = env.encrypt(randomBytes(32));
+      expect(r.ciphertext[0]).toBe(FORMAT_V2);
+      expect(r.ciphertext.length).toBe(OVERHEAD_V2_BYTES + 32);
+    });
+
+    it('one corrupted unwrap answer: the call fails UNAVAILABLE (not INVALID_ARGUMENT), nothing is cached, a log line and a metric; the next Decrypt unwraps again and works', async () => {
+      const kek = new FakeKek();
+      const a = await ready(kek);
+      const metrics = new Metrics({ processMetrics: false });
+      const log = capture();
+      const b = await ready(kek, { metrics, logger: log.logger });
+      const seed = randomBytes(32);
+      const r = a.encrypt(seed);
+      kek.corruptNext = 1;
+      const before = kek.calls.unwrap;
+      const err = await errorOf(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal()));
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(err).not.toBeInstanceOf(UnauthenticatedError);
+      expect(b.cacheSize).toBe(0);
+      expect(await failures(metrics)).toBe(1);
+      expect(
+        log.lines().some((l) => String(l.msg).includes('KMS returned a DEK that failed verification')),
+      ).toBe(true);
+      expect(kek.calls.unwrap - before).toBe(2); // asked twice: the answers differed
+      await expect(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal())).resolves.toEqual(seed);
+      expect(b.cacheSize).toBe(1);
+      expect(kek.calls.unwrap - before).toBe(3);
+      // Cached now: no further unwrap.
+      await expect(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal())).resolves.toEqual(seed);
+      expect(kek.calls.unwrap - before).toBe(3);
+    });
+
+    it('single-flight waiters never get the corrupted DEK: all fail UNAVAILABLE, then all succeed', async () => {
+      const kek = new FakeKek();
+      const a = await ready(kek);
+      const b = await ready(kek);
+      const seeds = Array.from({ length: 5 }, () => randomBytes(32));
+      const rs = seeds.map((s) => a.encrypt(s));
+      kek.corruptNext = 1;
+      kek.delayMs = 20;
+      const errs = await Promise.all(
+        rs.map((r) => errorOf(b.decrypt(r.ciphertext, r.keyId, r.annotations, signal()))),
+      );
+      for (const e of errs) expect(e).toBeInstanceOf(UnavailableError);
+      expect(b.cacheSize).toBe(0);
+      const outs = await Promise.all(
+        rs.map((r) => b.decrypt(r.ciphertext, r.keyId, r.annotations, signal())),
+      );
+      outs.forEach((o, i) => expect(o).toEqual(seeds[i]));
+    });
+
+    it('format 1 ciphertexts (written before the commitment existed) still decrypt; a corrupted unwrap of one is a KMS fault, not cached', async () => {
+      const kek = new FakeKek();
+      const a = await ready(kek);
+      const metrics = new Metrics({ processMetrics: false });
+      const b = await ready(kek, { metrics });
+      const r = a.encrypt(randomBytes(32));
+      // Rebuild the same object as format 1 (how the plugin wrote it before format 2).
+      const dek = kek.wrappedDeks[0];
+      const seed = randomBytes(32);
+      const v1 = seal(dek, seed, {
+        keyId: r.keyId,
+        kekBytes: r.annotations[ANNOTATION_KEK],
+        wrapped: r.annotations[ANNOTATION_DEK],
+      });
+      expect(v1[0]).toBe(FORMAT_V1);
+      kek.corruptNext = 1;
+      expect(await errorOf(b.decrypt(v1, r.keyId, r.annotations, signal()))).toBeInstanceOf(UnavailableError);
+      expect(b.cacheSize).toBe(0);
+      expect(await failures(metrics)).toBe(1);
+      await expect(b.decrypt(v1, r.keyId, r.annotations, signal())).resolves.toEqual(seed);
+      expect(b.cacheSize).toBe(1);
+      // A tampered format-1 object on a cold cache is still INVALID_ARGUMENT, and poisons nothing.
+      const c = await ready(kek);
+      const t = Buffer.from(v1);
+      t[t.length - 1] ^= 1;
+      expect(await errorOf(c.decrypt(t, r.keyId, r.annotations, signal()))).toBeInstanceOf(
+        UnauthenticatedError,
+      );
+      expect(c.cacheSize).toBe(0);
+      await expect(c.decrypt(v1, r.keyId, r.annotations, signal())).resolves.toEqual(seed);
+    });
+
+    it('a tampered commitment on a cold cache is INVALID_ARGUMENT (the KMS answered the same twice), and nothing is cached', async () => {
+      const kek = new FakeKek();
+      const a = await ready(kek);
+      const b = await ready(kek);
+      const r = a.encrypt(randomBytes(32));
+      const t = Buffer.from(r.ciphertext);
+      t[5] ^= 1;
+      expect(await errorOf(b.decrypt(t, r.keyId, r.annotations, signal()))).toBeInstanceOf(
+        UnauthenticatedError,
+      );
+      expect(b.cacheSize).toBe(0);
+    });
+  });
+
+  it('blockWrites: Encrypt fails FAILED_PRECONDITION class while Decrypts of cached DEKs go on (issue 12.3)', async () => {
+    const kek = new FakeKek();
+    const env = await ready(kek);
+    const seed = randomBytes(32);
+    const r = env.encrypt(seed);
+    env.blockWrites(new KeyDisabledError('KEK disabled: refusing new writes'));
+    expect(await errorOf(() => env.encrypt(randomBytes(32)))).toBeInstanceOf(KeyDisabledError);
+    await expect(env.decrypt(r.ciphertext, r.keyId, r.annotations, signal())).resolves.toEqual(seed);
+    env.blockWrites(undefined);
+    expect(env.encrypt(randomBytes(32)).keyId).toBe(r.keyId);
   });
 
   it('an empty wrap result → CorruptError and no state change', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { SingleFlight } from '../../../src/envelope/singleflight.js';
+import { deadlineOf, remainingMs, timeoutSignal } from '../../../src/deadline.js';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -176,5 +177,41 @@ describe('SingleFlight', () => {
     d.resolve(9);
     expect(await Promise.all([p2, p3])).toEqual([9, 9]);
     expect(runs).toBe(1);
+  });
+});
+
+describe('SingleFlight deadline (issue 12.5)', () => {
+  it('the shared execution runs under the LATEST deadline of its waiters; each waiter gives up at its own', async () => {
+    const sf = new SingleFlight<string, string>();
+    let shared: AbortSignal | undefined;
+    let release: (v: string) => void = () => undefined;
+    const early = timeoutSignal(200);
+    const late = timeoutSignal(5000);
+    const p1 = sf.do('k', early, (s) => {
+      shared = s;
+      return new Promise<string>((r) => (release = r));
+    });
+    const d1 = deadlineOf(shared!)!;
+    expect(Math.abs(d1 - deadlineOf(early)!)).toBeLessThan(5);
+    const p2 = sf.do('k', late, async () => 'unused');
+    expect(deadlineOf(shared!)).toBe(deadlineOf(late));
+    expect(remainingMs(shared!, 0)).toBeGreaterThan(4000);
+    await expect(p1).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(shared!.aborted).toBe(false); // the later waiter is still there
+    release('dek');
+    await expect(p2).resolves.toBe('dek');
+  });
+
+  it('a waiter without a deadline leaves the shared one without a deadline', async () => {
+    const sf = new SingleFlight<string, string>();
+    let shared: AbortSignal | undefined;
+    const p1 = sf.do('k', timeoutSignal(1000), async (s) => {
+      shared = s;
+      await new Promise((r) => setTimeout(r, 20));
+      return 'v';
+    });
+    const p2 = sf.do('k', new AbortController().signal, async () => 'unused');
+    expect(deadlineOf(shared!)).toBeUndefined();
+    await expect(Promise.all([p1, p2])).resolves.toEqual(['v', 'v']);
   });
 });

@@ -1,7 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import {
+  COMMIT_BYTES,
   FORMAT_V1,
+  FORMAT_V2,
+  OVERHEAD_V2_BYTES,
+  dekCommitment,
+  verifyCommitment,
   NONCE_BYTES,
   OVERHEAD_BYTES,
   TAG_BYTES,
@@ -125,7 +130,9 @@ describe('wire format', () => {
     const a = buildAad(1, { keyId: 'ab', kekBytes: Buffer.from('c'), wrapped: parts.wrapped });
     const b = buildAad(1, { keyId: 'a', kekBytes: Buffer.from('bc'), wrapped: parts.wrapped });
     expect(a.equals(b)).toBe(false);
-    expect(buildAad(1, parts).equals(buildAad(2, parts))).toBe(false);
+    const commit = randomBytes(COMMIT_BYTES);
+    expect(buildAad(1, parts).equals(buildAad(2, { ...parts, commit }))).toBe(false);
+    expect(() => buildAad(2, parts)).toThrow(/commitment/);
   });
 
   it('the AAD layout is pinned (stored ciphertexts must stay readable after an upgrade)', () => {
@@ -147,9 +154,44 @@ describe('wire format', () => {
     expect(buildAad(FORMAT_V1, parts).equals(expected)).toBe(true);
   });
 
+  describe('format 2 (DEK commitment)', () => {
+    const wrappedHash = createHash('sha256').update(parts.wrapped).digest();
+    const commit = dekCommitment(dek, wrappedHash);
+
+    it('seals format 2 when a commitment is given, and it opens', () => {
+      const ct = seal(dek, seed, { ...parts, commit });
+      expect(ct[0]).toBe(FORMAT_V2);
+      expect(ct.length).toBe(OVERHEAD_V2_BYTES + seed.length);
+      const parsed = parseCiphertext(ct);
+      expect(parsed.commit?.equals(commit)).toBe(true);
+      expect(open(dek, parsed, parts)).toEqual(seed);
+    });
+
+    it('the commitment verifies only the right DEK for the right wrapped DEK', () => {
+      expect(verifyCommitment(dek, wrappedHash, commit)).toBe(true);
+      expect(verifyCommitment(randomBytes(32), wrappedHash, commit)).toBe(false);
+      expect(verifyCommitment(dek, createHash('sha256').update('other').digest(), commit)).toBe(false);
+    });
+
+    it('the commitment is bound into the AAD: changing it fails authentication', () => {
+      const ct = seal(dek, seed, { ...parts, commit });
+      for (const i of [1, 16, COMMIT_BYTES]) {
+        const t = Buffer.from(ct);
+        t[i] ^= 0x01;
+        expect(tryOpen(t)).toBeInstanceOf(UnauthenticatedError);
+      }
+    });
+
+    it('format 1 ciphertexts (written before format 2) still open', () => {
+      const v1 = seal(dek, seed, parts);
+      expect(v1[0]).toBe(FORMAT_V1);
+      expect(open(dek, parseCiphertext(v1), parts)).toEqual(seed);
+    });
+  });
+
   it('unknown format byte → InvalidInputError naming the format', () => {
     const ct = seal(dek, seed, parts);
-    for (const f of [0x00, 0x02, 0xff]) {
+    for (const f of [0x00, 0x03, 0xff]) {
       const t = Buffer.from(ct);
       t[0] = f;
       const r = tryOpen(t);

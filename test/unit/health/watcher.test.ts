@@ -6,7 +6,11 @@ import {
   PluginError,
   UnauthenticatedError,
   UnavailableError,
+  UnknownKeyError,
 } from '../../../src/errors.js';
+import { withKeyState } from '../../../src/kek/key-state.js';
+import { createHealthView } from '../../../src/health/view.js';
+import { renderChecks } from '../../../src/health/http-format.js';
 import { KekWatcher, sameVersion, type ProbeSettings } from '../../../src/health/watcher.js';
 import type { KekProvider, KekRef, KeyState, KeyVersionInfo, WrapResult } from '../../../src/kek/types.js';
 import { Metrics } from '../../../src/observability/metrics.js';
@@ -22,6 +26,8 @@ class FakeKek implements KekProvider {
   state: KeyState = 'enabled';
   detail: string | undefined;
   failCurrent: number | 'always' = 0;
+  /** Thrown by currentVersion() while set (a "key unusable" error, e.g. AWS NotFoundException). */
+  failWith: Error | undefined;
   failWrap: Error | undefined;
   calls = { currentVersion: 0, wrap: 0, unwrap: 0, newestVersion: 0 };
   /** Set to offer newestVersion() (what local, GCP and Azure implement). */
@@ -50,6 +56,7 @@ class FakeKek implements KekProvider {
 
   async currentVersion(): Promise<KeyVersionInfo> {
     this.calls.currentVersion += 1;
+    if (this.failWith) throw this.failWith;
     if (this.failCurrent === 'always' || this.failCurrent > 0) {
       if (this.failCurrent !== 'always') this.failCurrent -= 1;
       throw new UnavailableError('kms unreachable');
@@ -343,6 +350,12 @@ describe('rollback with newestVersion()', () => {
     );
     expect(await metricValue(metrics, 'kms_plugin_kek_rollback_active', { provider: 'local' })).toBe(1);
     expect(watcher.status()).toMatchObject({ ok: true, keyId: id2 });
+    // /healthz?verbose says why (issue 12.6), not a bare "[+]kek-rollback ok".
+    const view = createHealthView({ watcher, server: { inFlightCalls: 0 } });
+    const body = renderChecks(view.health().checks, { verbose: true, endpoint: 'healthz' }).body;
+    expect(body).toMatch(
+      /\[\+\]kek-rollback ok: refusing rollback: remote primary is older version 1; keeping 2 \(key_ids are never reused\)/,
+    );
     kek.primary = '2';
     await watcher.probeNow();
     expect(watcher.snapshot().rollbackRefused).toBeUndefined();
@@ -417,6 +430,89 @@ describe('key state', () => {
       expect(watcher.status()).toEqual({ ok: true, version: 'v2', healthz: 'ok', keyId: id });
       expect(await metricValue(metrics, 'kms_plugin_kek_state', { state: 'enabled' })).toBe(1);
       expect(await metricValue(metrics, 'kms_plugin_healthy')).toBe(1);
+    },
+  );
+
+  it.each<[KeyState, () => PluginError]>([
+    [
+      'disabled',
+      () =>
+        withKeyState(
+          new KeyDisabledError('aws DescribeKey k: DisabledException: key is disabled'),
+          'disabled',
+        ),
+    ],
+    [
+      'pending_deletion',
+      () =>
+        withKeyState(
+          new KeyDisabledError('aws DescribeKey k: KMSInvalidStateException: k is pending deletion'),
+          'pending_deletion',
+        ),
+    ],
+    [
+      'destroyed',
+      () => withKeyState(new KeyDisabledError('gcp: CryptoKeyVersion 1 is DESTROYED'), 'destroyed'),
+    ],
+    [
+      'not_found',
+      () =>
+        withKeyState(new UnknownKeyError('aws DescribeKey k: NotFoundException: no such key'), 'not_found'),
+    ],
+  ])(
+    'a "key unusable" signal that comes as an error (%s) stops writes within one probe, names the cause, and recovers within one probe (issue 12.2/12.3)',
+    async (state, makeError) => {
+      const { kek, watcher, envelope, metrics } = setup();
+      await watcher.probeNow();
+      const id = envelope.currentKeyId();
+      const seed = randomBytes(32);
+      const r = envelope.encrypt(seed);
+      const err = makeError();
+      kek.failWith = err;
+      await watcher.probeNow();
+      const s = watcher.status();
+      expect(s.ok).toBe(false);
+      if (!s.ok) {
+        expect(s.error.kind).toBe('key_disabled'); // FAILED_PRECONDITION
+        expect(s.error.message).toContain(state.replace(/_/g, ' '));
+        expect(s.error.message).toContain(err.message);
+      }
+      expect(await metricValue(metrics, 'kms_plugin_kek_state', { state })).toBe(1);
+      // Encrypt refuses too (the write DEK is cached, but its KEK is known to be unusable) ...
+      expect(() => envelope.encrypt(randomBytes(32))).toThrow(KeyDisabledError);
+      // ... while Decrypts of cached DEKs keep working.
+      await expect(
+        envelope.decrypt(r.ciphertext, r.keyId, r.annotations, new AbortController().signal),
+      ).resolves.toEqual(seed);
+      kek.failWith = undefined;
+      await watcher.probeNow();
+      expect(watcher.status()).toEqual({ ok: true, version: 'v2', healthz: 'ok', keyId: id });
+      expect(envelope.encrypt(randomBytes(32)).keyId).toBe(id);
+      expect(await metricValue(metrics, 'kms_plugin_kek_state', { state: 'enabled' })).toBe(1);
+    },
+  );
+
+  it('a transient probe error (not a key state) keeps Status ok and Encrypt working', async () => {
+    const { kek, watcher, envelope } = setup();
+    await watcher.probeNow();
+    kek.failCurrent = 1;
+    await watcher.probeNow();
+    expect(watcher.status().ok).toBe(true);
+    expect(envelope.encrypt(randomBytes(32)).keyId).toBe(envelope.currentKeyId());
+  });
+
+  it.each(['disabled', 'pending_deletion', 'destroyed'] as const)(
+    'a primary that moved to a version in state %s stops writes, although the adopted version is still enabled',
+    async (state) => {
+      const { kek, watcher, envelope } = setup({ probe: { stableObservations: 1 } });
+      await watcher.probeNow();
+      const id = envelope.currentKeyId();
+      kek.addVersion();
+      kek.state = state;
+      await watcher.probeNow();
+      expect(envelope.currentKeyId()).toBe(id);
+      expect(watcher.status().ok).toBe(false);
+      expect(() => envelope.encrypt(randomBytes(32))).toThrow(KeyDisabledError);
     },
   );
 

@@ -27,11 +27,11 @@ describe('valid configurations', () => {
       fips: false,
       roleSessionName: 'k8s-kms-plugin',
       decryptKeyArns: [],
-      attemptTimeout: 2000,
       connectTimeout: 1000,
       maxAttempts: 4,
       concurrency: 16,
     });
+    expect(c.aws?.attemptTimeout).toBeUndefined(); // default: the time left before the deadline
     expect(c.aws?.region).toBeUndefined();
     expect(effectiveEncryptionContext(c.aws!)).toEqual({ 'k8s-kms-plugin': 'dek-wrap' });
   });

@@ -18,7 +18,6 @@ describe('azure config', () => {
       keyName: 'kek',
       algorithm: 'auto',
       credential: 'auto',
-      requestTimeout: 2000,
       disableChallengeResourceVerification: false,
     });
     expect(r.data.keyVersion).toBeUndefined();
@@ -89,7 +88,7 @@ describe('azure config', () => {
 
   it('rejects unknown fields and bad durations', () => {
     expect(ok({ vault: 'x' }).success).toBe(false);
-    expect(messages(ok({ requestTimeout: 'soon' }))).toMatch(/^requestTimeout: expected a duration/);
+    expect(messages(ok({ attemptTimeout: 'soon' }))).toMatch(/^attemptTimeout: expected a duration/);
   });
 
   it('plugs into the whole config: provider azure needs the section, errors name the field', () => {
@@ -119,7 +118,7 @@ describe('azure config', () => {
     expect(cfg.azure).toMatchObject({
       keyName: 'kek',
       keyVersion: 'abc123',
-      requestTimeout: 750,
+      attemptTimeout: 750,
       disableChallengeResourceVerification: true,
     });
     const shape = Object.keys(azureSchema.shape);

@@ -22,7 +22,6 @@ describe('gcp config section', () => {
       keyName: KEY,
       insecure: false,
       aad: DEFAULT_GCP_AAD,
-      callTimeout: 2000,
       maxAttempts: 4,
       concurrency: 16,
     });
@@ -81,7 +80,7 @@ describe('gcp config section', () => {
     ).toMatch(/no scheme/);
     expect(gcpSchema.safeParse({ keyName: KEY, aad: '' }).success).toBe(false);
     expect(gcpSchema.safeParse({ keyName: KEY, aad: 'x'.repeat(65_537) }).success).toBe(false);
-    expect(gcpSchema.safeParse({ keyName: KEY, callTimeout: '10ms' }).success).toBe(false);
+    expect(gcpSchema.safeParse({ keyName: KEY, attemptTimeout: '10ms' }).success).toBe(false);
     expect(gcpSchema.safeParse({ keyName: KEY, maxAttempts: 0 }).success).toBe(false);
     expect(gcpSchema.safeParse({ keyName: KEY, extra: 1 }).success).toBe(false);
   });
@@ -104,7 +103,7 @@ describe('gcp config section', () => {
       aad: 'cluster-prod',
       endpoint: '127.0.0.1:9443',
       insecure: true,
-      callTimeout: 750,
+      attemptTimeout: 750,
       maxAttempts: 2,
       credentialsFile: '/var/run/secrets/gcp/sa.json',
     });

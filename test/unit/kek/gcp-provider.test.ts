@@ -48,7 +48,7 @@ function providerWith(api: KmsApi, overrides: Record<string, unknown> = {}): Gcp
 describe('gcp provider: client loading', () => {
   it('does not charge loading the SDK to the per-call timeout', async () => {
     const api = stubApi({ ready: () => new Promise((r) => setTimeout(r, 300)) });
-    const p = providerWith(api, { callTimeout: '100ms', maxAttempts: 1 });
+    const p = providerWith(api, { attemptTimeout: '100ms', maxAttempts: 1 });
     const info = await p.currentVersion(timeoutSignal(2000));
     expect(info.ref.version).toBe('7');
     expect(info.ordinal).toBe(7);

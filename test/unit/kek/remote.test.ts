@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { deadlineSignal, timeoutSignal } from '../../../src/deadline.js';
+import { deadlineOf, deadlineSignal, timeoutSignal } from '../../../src/deadline.js';
 import {
   InternalError,
   PermissionDeniedError,
@@ -428,5 +428,80 @@ describe('Semaphore', () => {
     r();
     await sleep(5);
     expect(got).toBe(true);
+  });
+});
+
+describe('RemoteCaller deadlines reach every attempt (issue 12.5)', () => {
+  function plain(over: Partial<RemoteCallerOptions['retry']> = {}): RemoteCaller {
+    return new RemoteCaller({
+      provider: 'fake',
+      classify: (err) => (err instanceof PluginError ? err : new InternalError('classified')),
+      logger: silentLogger(),
+      random: () => 0,
+      retry: over,
+    });
+  }
+
+  it('by default one attempt may use all the time left: a KMS answering in 2 s serves a 3 s deadline', async () => {
+    const rc = plain();
+    let attemptLeft = 0;
+    const v = await rc.call('unwrap', timeoutSignal(3000), async (s) => {
+      attemptLeft = (deadlineOf(s) ?? 0) - Date.now();
+      await sleep(2000);
+      if (s.aborted) throw new UnavailableError('cut');
+      return 'dek';
+    });
+    expect(v).toBe('dek');
+    expect(attemptLeft).toBeGreaterThan(2500);
+  });
+
+  it('a Retry-After that fits before the deadline is waited out, then the call is retried', async () => {
+    const rc = plain();
+    let attempts = 0;
+    const t0 = Date.now();
+    const v = await rc.call('wrap', timeoutSignal(3000), async () => {
+      attempts += 1;
+      if (attempts === 1) throw new ThrottledError('429', { retryAfterMs: 400 });
+      return 'ok';
+    });
+    expect(v).toBe('ok');
+    expect(attempts).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(380);
+  });
+
+  it('a Retry-After longer than the time left fails at once as throttled (RESOURCE_EXHAUSTED), never late', async () => {
+    const rc = plain();
+    let attempts = 0;
+    const t0 = Date.now();
+    const err = await errorOf(
+      rc.call('unwrap', timeoutSignal(1500), async () => {
+        attempts += 1;
+        throw new ThrottledError('azure: 429 Too Many Requests', { retryAfterMs: 5000 });
+      }),
+    );
+    expect(err.kind).toBe('throttled');
+    expect(err.message).toMatch(/Retry-After 5 s does not fit/);
+    expect(attempts).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('while the circuit is open, the error names the underlying cause (last error class and message)', async () => {
+    const rc = new RemoteCaller({
+      provider: 'vault',
+      classify: (err) => (err instanceof PluginError ? err : new InternalError('classified')),
+      logger: silentLogger(),
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, cooldownMs: 60_000 },
+    });
+    for (let i = 0; i < 2; i++) {
+      await errorOf(
+        rc.call('encrypt', never(), async () => {
+          throw new UnavailableError('vault encrypt: Vault is sealed; unseal it');
+        }),
+      );
+    }
+    const err = await errorOf(rc.call('encrypt', never(), async () => 'never'));
+    expect(err.message).toMatch(/unavailable: vault encrypt: Vault is sealed/);
+    expect(err.message).toMatch(/circuit open after 2 consecutive failures/);
   });
 });

@@ -164,7 +164,7 @@ async function abstractKmsServer(
   const server = new KmsServer({
     listen: `unix:///@${name}`,
     socketMode: 0o600,
-    maxPlaintextBytes: 995,
+    maxPlaintextBytes: 963,
     status: statusSource,
     envelope,
     logger: silentLogger(),
