@@ -13,7 +13,7 @@
  * See docs/providers/pkcs11.md for the key version scheme (CKA_ID) and vendor notes.
  */
 import { z } from 'zod';
-import { int, nonEmpty, type FlagSpec } from '../fields.js';
+import { duration, int, nonEmpty, type FlagSpec } from '../fields.js';
 
 export const PKCS11_MECHANISMS = ['auto', 'aes-gcm', 'aes-kwp', 'rsa-oaep'] as const;
 export type Pkcs11Mechanism = (typeof PKCS11_MECHANISMS)[number];
@@ -48,6 +48,11 @@ export const pkcs11Schema = z
       .default('auto'),
     /** PKCS#11 sessions kept open (the most operations in flight at once). */
     sessions: int('pkcs11.sessions', 1, 64).default(4),
+    /**
+     * Cap on one PKCS#11 attempt, e.g. "2s". Default: none, an attempt may use all the time left
+     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     */
+    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
   })
   .superRefine((v, ctx) => {
     if ((v.tokenLabel === undefined) === (v.slot === undefined)) {
@@ -106,5 +111,13 @@ export const pkcs11Flags: FlagSpec[] = [
     type: 'string',
     arg: 'MECH',
     description: `pkcs11 provider: ${PKCS11_MECHANISMS.join('|')} (default auto)`,
+  },
+  {
+    name: 'pkcs11-attempt-timeout',
+    path: ['pkcs11', 'attemptTimeout'],
+    type: 'string',
+    arg: 'DURATION',
+    description:
+      'pkcs11 provider: cap on one PKCS#11 attempt, e.g. 2s (default: the time left before the deadline)',
   },
 ];

@@ -90,7 +90,7 @@ export class Pkcs11Provider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: { attemptTimeoutMs: 5000, ...options.retry },
+      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
       breaker: options.breaker,
       concurrency: config.sessions,
       classify: (err) => classifyPkcs11Error(err, 'read_key', `pkcs11 ${this.key}`),

@@ -419,6 +419,12 @@ describe('one attemptTimeout for every provider; old names are deprecated aliase
       keyName: 'kek',
       auth: { method: 'token', tokenFile: '/run/vault/token' },
     },
+    pkcs11: {
+      modulePath: '/usr/lib/softhsm/libsofthsm2.so',
+      tokenLabel: 'k8s-kms',
+      pinFile: '/etc/kms/pin',
+      keyLabel: 'kek',
+    },
   } as const;
 
   it.each(Object.keys(sections))('%s: attemptTimeout is accepted and unset by default', (p) => {
