@@ -178,10 +178,19 @@ export function isServiceError(x: unknown): x is ServiceError {
 }
 
 /**
- * Status answers from memory: p99 under 20 ms over 500 sequential calls. The plugin shares this
- * process (and the machine) with the fake and other test files, so one scheduler hiccup can cost a
- * sample; up to three samples are taken and the best p99 counts. A Status that waited for the KMS
- * (2 s of latency, or no answer at all) fails all three. `check` runs on every answer.
+ * A Status that waited for the KMS would take the KMS's latency (2 s in these scenarios) or hang
+ * until the caller's deadline; one answered from memory takes well under a millisecond of work.
+ * The bound sits between the two with a wide margin on each side, so a loaded 2-core CI box (other
+ * test files, the fake and the plugin share this process and the machine) cannot fail it, while a
+ * Status that touches the KMS always does. It is not a performance target (bench/ measures those).
+ */
+export const STATUS_FROM_MEMORY_P99_MS = 250;
+
+/**
+ * Status answers from memory: p99 under STATUS_FROM_MEMORY_P99_MS over 500 sequential calls. One
+ * scheduler hiccup can cost a sample, so up to three samples are taken and the best p99 counts. A
+ * Status that waited for the KMS (2 s of latency, or no answer at all) fails all three. `check`
+ * runs on every answer.
  */
 export async function expectFastStatus(
   client: KmsClient,
@@ -192,9 +201,9 @@ export async function expectFastStatus(
     const sample = await sampleStatus(client, 500);
     sample.answers.forEach(check);
     if (!best || sample.p99 < best.p99) best = sample;
-    if (best.p99 < 20) break;
+    if (best.p99 < STATUS_FROM_MEMORY_P99_MS) break;
   }
-  expect(best?.p99).toBeLessThan(20);
+  expect(best?.p99).toBeLessThan(STATUS_FROM_MEMORY_P99_MS);
   return best as StatusSample;
 }
 
