@@ -3,7 +3,7 @@
  * encoding, and SDK error classification.
  */
 import { classifyAwsError } from '../../../src/kek/aws/errors.js';
-import { parseKeyArn, parseKeyIdentifier } from '../../../src/kek/aws/identifiers.js';
+import { parseKeyArn, parseKeyIdentifier } from '../../../src/config/providers/aws-identifiers.js';
 import {
   contextFingerprint,
   decodeUnique,
