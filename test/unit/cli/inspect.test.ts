@@ -1,11 +1,11 @@
 /**
- * `inspect` and the break-glass `decryptEtcdValue` in process, on values built from a real Envelope
- * over a local key file (the CLI-process versions are in test/integration/rotation-breakglass.test.ts).
+ * `inspect` in process, on values built from a real Envelope over a local key file (the
+ * CLI-process version is in test/integration/rotation-breakglass.test.ts; decryptEtcdValue in
+ * decrypt-etcd-value.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { decryptEtcdValue } from '../../../src/cli/decrypt-etcd-value.js';
 import { encodeEncryptedObject, type EncryptedObject } from '../../../src/cli/etcd/encrypted-object.js';
 import { gcmSeal, sealObjectType1 } from '../../../src/cli/etcd/hkdf.js';
 import { formatInspection, inspectValue } from '../../../src/cli/inspect.js';
@@ -109,35 +109,5 @@ describe('inspectValue', () => {
       annotationKeys: ['version.other-plugin.example.com'],
     });
     expect(formatInspection(foreign)).toContain('not k8s-kms-plugin');
-  });
-});
-
-describe('decryptEtcdValue', () => {
-  const flags = { 'local-key-file': keyFile, 'key-id-generation': 3 };
-
-  it.each([0, 1] as const)('type %i: returns the stored object', async (type) => {
-    expect(await decryptEtcdValue({ etcdKey: ETCD_KEY, value: etcdValue(type), flags, logger })).toEqual(
-      OBJECT,
-    );
-  });
-
-  it('fails closed on tampering, a wrong etcd key, and values that are not KMS v2', async () => {
-    await expect(
-      decryptEtcdValue({
-        etcdKey: ETCD_KEY,
-        value: etcdValue(1, (o) => (o.encryptedDEKSource[20] ^= 1)),
-        flags,
-        logger,
-      }),
-    ).rejects.toThrow(/failed authentication/);
-    await expect(
-      decryptEtcdValue({ etcdKey: '/registry/secrets/prod/other', value: etcdValue(1), flags, logger }),
-    ).rejects.toThrow(/failed authentication/);
-    await expect(
-      decryptEtcdValue({ etcdKey: 'prod/db', value: etcdValue(1), flags, logger }),
-    ).rejects.toThrow(/full etcd key/);
-    await expect(
-      decryptEtcdValue({ etcdKey: ETCD_KEY, value: Buffer.from('k8s:enc:aescbc:v1:k:xx'), flags, logger }),
-    ).rejects.toThrow(/aescbc v1/);
   });
 });
