@@ -2,8 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { classifyGcpError, scrub, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
-
-const KEY = 'projects/p-1/locations/global/keyRings/r/cryptoKeys/k';
+import { KEY } from './support.js';
 
 describe('gcp error classification', () => {
   const grpcError = (code: number, details: string) =>

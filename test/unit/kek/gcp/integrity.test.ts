@@ -4,20 +4,7 @@ import { crc32c } from '@node-rs/crc32';
 
 import { checksum, verifyDecryptResponse, verifyEncryptResponse } from '../../../../src/kek/gcp/integrity.js';
 
-import { PluginError } from '../../../../src/errors.js';
-
-const KEY = 'projects/p-1/locations/global/keyRings/r/cryptoKeys/k';
-const V1 = `${KEY}/cryptoKeyVersions/1`;
-
-function thrown(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PluginError);
-    return err as PluginError;
-  }
-  throw new Error('expected a throw');
-}
+import { KEY, V1, thrown } from './support.js';
 
 describe('gcp CRC32C integrity checks', () => {
   const ciphertext = Buffer.from('opaque-ciphertext');

@@ -6,19 +6,7 @@ import { gcpSchema } from '../../../../src/config/providers/gcp.js';
 import { lazySdkApi } from '../../../../src/kek/gcp/lazy.js';
 import { clientOptions, splitEndpoint } from '../../../../src/kek/gcp/sdk.js';
 
-import { PluginError } from '../../../../src/errors.js';
-
-const KEY = 'projects/p-1/locations/global/keyRings/r/cryptoKeys/k';
-
-function thrown(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PluginError);
-    return err as PluginError;
-  }
-  throw new Error('expected a throw');
-}
+import { KEY, thrown } from './support.js';
 
 describe('gcp SDK client options', () => {
   it('splits endpoints', () => {

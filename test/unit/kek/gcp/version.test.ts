@@ -5,21 +5,9 @@ import type { CryptoKeyVersion } from '../../../../src/kek/gcp/api.js';
 
 import { aadFingerprint } from '../../../../src/kek/gcp/ref.js';
 import { formatTimestamp, mapVersionState, primaryVersionInfo } from '../../../../src/kek/gcp/version.js';
-import { PluginError } from '../../../../src/errors.js';
+import { KEY, V1, thrown } from './support.js';
 
-const KEY = 'projects/p-1/locations/global/keyRings/r/cryptoKeys/k';
-const V1 = `${KEY}/cryptoKeyVersions/1`;
 const FP = aadFingerprint(Buffer.from('k8s-kms-plugin/dek/v1'));
-
-function thrown(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(PluginError);
-    return err as PluginError;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('gcp version states and references', () => {
   it.each([
