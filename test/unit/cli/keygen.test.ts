@@ -9,33 +9,11 @@ import { createProvider } from '../../../src/kek/local/index.js';
 import { KEYFILE_KIND, generateKeyFile, readKeyFile } from '../../../src/kek/local/keyfile.js';
 import { LocalProvider } from '../../../src/kek/local/provider.js';
 import type { LocalConfig } from '../../../src/config/providers/local.js';
-import type { ProviderDeps } from '../../../src/kek/types.js';
-import { Metrics } from '../../../src/observability/metrics.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+import { deps, localConfig, errorOf } from '../kek/local/support.js';
 
 let dir: string;
 let path: string;
-const deps = (): ProviderDeps => ({
-  logger: silentLogger(),
-  metrics: new Metrics({ processMetrics: false }),
-  role: 'primary',
-});
-const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => ({
-  keyFile: path,
-  allowInsecurePermissions: false,
-  createIfMissing: false,
-  watch: false,
-  ...over,
-});
-
-async function errorOf(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}
+const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => localConfig(path, over);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kms-local-'));

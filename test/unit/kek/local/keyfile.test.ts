@@ -14,24 +14,11 @@ import {
 } from '../../../../src/kek/local/keyfile.js';
 import { LocalProvider } from '../../../../src/kek/local/provider.js';
 import type { LocalConfig } from '../../../../src/config/providers/local.js';
-import type { ProviderDeps } from '../../../../src/kek/types.js';
-import { Metrics } from '../../../../src/observability/metrics.js';
-import { silentLogger } from '../../../../src/observability/logger.js';
+import { deps, localConfig } from './support.js';
 
 let dir: string;
 let path: string;
-const deps = (): ProviderDeps => ({
-  logger: silentLogger(),
-  metrics: new Metrics({ processMetrics: false }),
-  role: 'primary',
-});
-const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => ({
-  keyFile: path,
-  allowInsecurePermissions: false,
-  createIfMissing: false,
-  watch: false,
-  ...over,
-});
+const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => localConfig(path, over);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kms-local-'));

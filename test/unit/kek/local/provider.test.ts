@@ -15,35 +15,14 @@ import {
 import { addVersion, readKeyFile, retireVersion, writeKeyFile } from '../../../../src/kek/local/keyfile.js';
 import { LocalProvider } from '../../../../src/kek/local/provider.js';
 import type { LocalConfig } from '../../../../src/config/providers/local.js';
-import type { KekRef, ProviderDeps } from '../../../../src/kek/types.js';
-import { Metrics } from '../../../../src/observability/metrics.js';
-import { silentLogger } from '../../../../src/observability/logger.js';
+import type { KekRef } from '../../../../src/kek/types.js';
+import { deps, localConfig, errorOf } from './support.js';
 
 let dir: string;
 let path: string;
-const deps = (): ProviderDeps => ({
-  logger: silentLogger(),
-  metrics: new Metrics({ processMetrics: false }),
-  role: 'primary',
-});
-const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => ({
-  keyFile: path,
-  allowInsecurePermissions: false,
-  createIfMissing: false,
-  watch: false,
-  ...over,
-});
+const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => localConfig(path, over);
 const signal = (): AbortSignal => new AbortController().signal;
 const dek = (): Buffer => Buffer.alloc(32, 0x5a);
-
-async function errorOf(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kms-local-'));
