@@ -124,7 +124,7 @@ export async function startPlugin(config: Config, options: StartOptions = {}): P
       health = await startHealthServer({
         addr: config.healthAddr,
         metrics,
-        view: createHealthView({ watcher, server, loadedVersions: () => primary.loadedVersions?.() }),
+        view: createHealthView({ watcher, loadedVersions: () => primary.loadedVersions?.() }),
         logger,
       });
     } catch (err) {

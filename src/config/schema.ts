@@ -3,7 +3,7 @@
  * Every field has a default that is safe for production, except the provider's own key settings.
  */
 import { z } from 'zod';
-import { bool, duration, int, type FlagSpec } from './fields.js';
+import { duration, int, type FlagSpec } from './fields.js';
 import { localFlags, localSchema } from './providers/local.js';
 import { awsFlags, awsSchema } from './providers/aws.js';
 import { gcpFlags, gcpSchema } from './providers/gcp.js';
@@ -244,5 +244,3 @@ export const allFlags: FlagSpec[] = [
   ...vaultFlags,
   ...pkcs11Flags,
 ];
-
-export { bool };

@@ -10,7 +10,7 @@
  * Reasons come from the HealthView, which must only put short, non-secret text there; this
  * module is the second line of defence: one line, printable ASCII, bounded length.
  */
-import type { HealthCheck } from './http.js';
+import type { HealthCheck } from './checks.js';
 
 /** Longest reason printed; anything longer is cut (reasons are summaries, not error dumps). */
 export const MAX_REASON_CHARS = 160;

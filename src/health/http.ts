@@ -19,37 +19,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { formatHostPort, isLoopbackHost, parseHostPort } from './http-addr.js';
 import { renderChecks } from './http-format.js';
+import type { HealthCheck, HealthReport, HealthResult, HealthView } from './checks.js';
 import { startLoopMonitor, type LoopLag } from './http-loop.js';
 
-/** Result of a cheap, local check. `reason` is short, human-readable and never secret. */
-export interface HealthResult {
-  ok: boolean;
-  reason?: string;
-}
-
-/** One named check in a report (`kek`, `dek`, `probe`, ...). */
-export interface HealthCheck extends HealthResult {
-  /** Short identifier: letters, digits, `-`, `_`, `.`. */
-  name: string;
-  /** Seconds since the check's data was last refreshed (e.g. since the last probe), if known. */
-  ageSeconds?: number;
-}
-
-/** The last deep probe, as /healthz shows it. `ok` must equal "every check ok". */
-export interface HealthReport {
-  ok: boolean;
-  checks: HealthCheck[];
-}
-
-/** What the HTTP layer needs from the plugin. All three must be synchronous and in-memory. */
-export interface HealthView {
-  /** Process-level liveness (e.g. not shutting down in a broken state). No I/O. */
-  live(): HealthResult;
-  /** A write DEK is ready and the gRPC socket is serving. */
-  ready(): HealthResult;
-  /** The last deep probe with per-check detail. */
-  health(): HealthReport;
-}
+export type { HealthCheck, HealthReport, HealthResult, HealthView } from './checks.js';
 
 export interface HealthServerOptions {
   /** `host:port`; port 0 picks a free one (tests). */

@@ -2,13 +2,12 @@
  * The HealthView the HTTP endpoints render, computed from the watcher's in-memory snapshot.
  * Synchronous, no I/O: /livez, /readyz and /healthz can never amplify into KMS calls.
  */
-import type { HealthCheck, HealthView } from './http.js';
+import type { HealthCheck, HealthView } from './checks.js';
 import type { KekWatcher } from './watcher.js';
 import type { LoadedVersion } from '../kek/types.js';
 
 export interface HealthViewSources {
   watcher: KekWatcher;
-  server: { inFlightCalls: number };
   /** Key versions held in memory (local key file), shown as the `kek-versions` check. */
   loadedVersions?: () => LoadedVersion[] | undefined;
   now?: () => number;

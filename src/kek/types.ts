@@ -113,9 +113,10 @@ export interface KekProvider {
    *
    * Implement it where the KMS lets the primary point back at an older version and versions can be
    * listed cheaply: `local` (highest version in the key file), GCP (list CryptoKeyVersions with
-   * filter `state=ENABLED`, highest numeric version id; the ordinal must match currentVersion's),
-   * Azure (list the key's versions, newest enabled by `createdOn`). Leave it out where new
-   * versions are always the primary (AWS, Vault transit: latest_version). The listing is an
+   * filter `state=ENABLED`, highest numeric version id; the ordinal must match currentVersion's)
+   * and PKCS#11. Azure does not implement it (yet): listing the key's versions (newest enabled by
+   * `createdOn`) would fit. Leave it out where new versions are always the primary (AWS, Vault
+   * transit: latest_version). The listing is an
    * OPTIONAL call (./optional.ts): when it is refused the provider returns undefined, warns once,
    * and the plugin serves with the primary.
    */

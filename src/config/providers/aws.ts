@@ -3,13 +3,7 @@
  */
 import { z } from 'zod';
 import { bool, duration, int, nonEmpty, type FlagSpec } from '../fields.js';
-import {
-  KEY_ID_FORMS,
-  isRegion,
-  isRoleArn,
-  parseKeyArn,
-  parseKeyIdentifier,
-} from '../../kek/aws/identifiers.js';
+import { KEY_ID_FORMS, isRegion, isRoleArn, parseKeyArn, parseKeyIdentifier } from './aws-identifiers.js';
 
 /** The EncryptionContext used when none is configured. It is bound into every wrapped DEK. */
 export const DEFAULT_AWS_ENCRYPTION_CONTEXT: Readonly<Record<string, string>> = Object.freeze({

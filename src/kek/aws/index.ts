@@ -9,7 +9,7 @@ import type { KekProvider, ProviderDeps } from '../types.js';
 import { createKmsClient } from './client.js';
 import { createCredentialSource } from './credentials.js';
 import { classifyAwsError } from './errors.js';
-import { parseKeyIdentifier } from './identifiers.js';
+import { parseKeyIdentifier } from '../../config/providers/aws-identifiers.js';
 import { AwsKmsProvider } from './provider.js';
 
 export { AwsKmsProvider } from './provider.js';

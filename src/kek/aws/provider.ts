@@ -44,8 +44,8 @@ import {
 } from '../types.js';
 import { raceAbort } from '../../deadline.js';
 import { classifyAwsError } from './errors.js';
-import type { KeyIdentifier } from './identifiers.js';
-import { parseKeyArn } from './identifiers.js';
+import type { KeyIdentifier } from '../../config/providers/aws-identifiers.js';
+import { parseKeyArn } from '../../config/providers/aws-identifiers.js';
 import { contextFingerprint, decodeUnique, encodeUnique, materialIdVersion, materialVersion } from './ref.js';
 import { mapKeyState } from './state.js';
 import { describeKey, latestRotation, type Send } from './version.js';

@@ -1,78 +1,21 @@
 /**
- * `inspect` and the break-glass `decryptEtcdValue` in process, on values built from a real Envelope
- * over a local key file (the CLI-process versions are in test/integration/rotation-breakglass.test.ts).
+ * `inspect` in process, on values built from a real Envelope over a local key file (the
+ * CLI-process version is in test/integration/rotation-breakglass.test.ts; decryptEtcdValue in
+ * decrypt-etcd-value.test.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { decryptEtcdValue } from '../../../src/cli/decrypt-etcd-value.js';
-import { encodeEncryptedObject, type EncryptedObject } from '../../../src/cli/etcd/encrypted-object.js';
-import { gcmSeal, sealObjectType1 } from '../../../src/cli/etcd/hkdf.js';
 import { formatInspection, inspectValue } from '../../../src/cli/inspect.js';
-import { keygen } from '../../../src/cli/keygen.js';
-import { timeoutSignal } from '../../../src/deadline.js';
-import { Envelope, dekIdOf } from '../../../src/envelope/envelope.js';
-import { LocalProvider } from '../../../src/kek/local/provider.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { Metrics } from '../../../src/observability/metrics.js';
-import { tempDir } from '../../support/plugin-process.js';
+import { dekIdOf } from '../../../src/envelope/envelope.js';
+import { etcdValueFixture } from './etcd-value-fixture.js';
 
-const dir = tempDir('kkp-uins-');
-const keyFile = join(dir.path, 'kek.json');
-const logger = createLogger({ level: 'silent' });
-const OBJECT = Buffer.concat([Buffer.from('k8s\0'), randomBytes(40)]);
-const ETCD_KEY = '/registry/secrets/prod/db';
-let provider: LocalProvider;
-let envelope: Envelope;
-
-beforeAll(async () => {
-  keygen(keyFile);
-  provider = new LocalProvider(
-    { keyFile, allowInsecurePermissions: false, createIfMissing: false, watch: false },
-    { logger, metrics: new Metrics({ processMetrics: false }), role: 'primary' },
-  );
-  envelope = new Envelope({
-    primary: provider,
-    keyIdGeneration: 3,
-    dekMaxAgeMs: 86_400_000,
-    dekMaxUses: 1000,
-    cacheSize: 10,
-    cacheTtlMs: 60_000,
-    maxPlaintextBytes: 995,
-    logger,
-  });
-  await envelope.adopt(await provider.currentVersion(timeoutSignal(1000)), 'startup', timeoutSignal(1000));
-});
-
-afterAll(async () => {
-  envelope.close();
-  await provider.close();
-  dir.cleanup();
-});
-
-/** What kube-apiserver stores: Encrypt a fresh seed, encrypt the object under it, prefix. */
-function etcdValue(type: 0 | 1, tweak: (o: EncryptedObject) => void = () => undefined): Buffer {
-  const seed = randomBytes(32);
-  const r = envelope.encrypt(seed);
-  const encryptedData =
-    type === 1
-      ? sealObjectType1(seed, OBJECT, ETCD_KEY)
-      : gcmSeal(seed, randomBytes(12), OBJECT, Buffer.from(ETCD_KEY));
-  const o: EncryptedObject = {
-    encryptedData,
-    keyID: r.keyId,
-    encryptedDEKSource: r.ciphertext,
-    annotations: r.annotations,
-    encryptedDEKSourceType: type,
-  };
-  tweak(o);
-  return Buffer.concat([Buffer.from('k8s:enc:kms:v2:main:'), encodeEncryptedObject(o)]);
-}
+const fx = etcdValueFixture();
+const { etcdValue } = fx;
 
 describe('inspectValue', () => {
   it('reports what protects the value, and nothing secret', () => {
     const i = inspectValue(etcdValue(1));
-    const w = envelope.writeInfo()!;
+    const w = fx.envelope().writeInfo()!;
     expect(i).toMatchObject({
       storage: 'kms-v2',
       providerName: 'main',
@@ -90,7 +33,7 @@ describe('inspectValue', () => {
     expect(text).toContain(`dek id:`);
     expect(text).toContain(w.dekId);
     expect(text).toMatch(/key-id generation:\s+3/);
-    const wrapped = envelope.encrypt(randomBytes(32)).annotations['dek.k8s-kms-plugin.io'];
+    const wrapped = fx.envelope().encrypt(randomBytes(32)).annotations['dek.k8s-kms-plugin.io'];
     expect(dekIdOf(wrapped)).toBe(w.dekId);
     expect(text).not.toContain(wrapped.toString('base64'));
   });
@@ -109,35 +52,5 @@ describe('inspectValue', () => {
       annotationKeys: ['version.other-plugin.example.com'],
     });
     expect(formatInspection(foreign)).toContain('not k8s-kms-plugin');
-  });
-});
-
-describe('decryptEtcdValue', () => {
-  const flags = { 'local-key-file': keyFile, 'key-id-generation': 3 };
-
-  it.each([0, 1] as const)('type %i: returns the stored object', async (type) => {
-    expect(await decryptEtcdValue({ etcdKey: ETCD_KEY, value: etcdValue(type), flags, logger })).toEqual(
-      OBJECT,
-    );
-  });
-
-  it('fails closed on tampering, a wrong etcd key, and values that are not KMS v2', async () => {
-    await expect(
-      decryptEtcdValue({
-        etcdKey: ETCD_KEY,
-        value: etcdValue(1, (o) => (o.encryptedDEKSource[20] ^= 1)),
-        flags,
-        logger,
-      }),
-    ).rejects.toThrow(/failed authentication/);
-    await expect(
-      decryptEtcdValue({ etcdKey: '/registry/secrets/prod/other', value: etcdValue(1), flags, logger }),
-    ).rejects.toThrow(/failed authentication/);
-    await expect(
-      decryptEtcdValue({ etcdKey: 'prod/db', value: etcdValue(1), flags, logger }),
-    ).rejects.toThrow(/full etcd key/);
-    await expect(
-      decryptEtcdValue({ etcdKey: ETCD_KEY, value: Buffer.from('k8s:enc:aescbc:v1:k:xx'), flags, logger }),
-    ).rejects.toThrow(/aescbc v1/);
   });
 });

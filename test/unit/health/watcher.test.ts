@@ -351,7 +351,7 @@ describe('rollback with newestVersion()', () => {
     expect(await metricValue(metrics, 'kms_plugin_kek_rollback_active', { provider: 'local' })).toBe(1);
     expect(watcher.status()).toMatchObject({ ok: true, keyId: id2 });
     // /healthz?verbose says why (issue 12.6), not a bare "[+]kek-rollback ok".
-    const view = createHealthView({ watcher, server: { inFlightCalls: 0 } });
+    const view = createHealthView({ watcher });
     const body = renderChecks(view.health().checks, { verbose: true, endpoint: 'healthz' }).body;
     expect(body).toMatch(
       /\[\+\]kek-rollback ok: refusing rollback: remote primary is older version 1; keeping 2 \(key_ids are never reused\)/,

@@ -1,113 +1,34 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+/** The local key-file provider: file permissions, wrap/unwrap, reload, retire, close (src/kek/local/provider.ts). */
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { keygen } from '../../../src/cli/keygen.js';
+import { keygen } from '../../../../src/cli/keygen.js';
 import {
   InvalidInputError,
   PermissionDeniedError,
   PluginError,
   UnauthenticatedError,
   UnknownKeyError,
-} from '../../../src/errors.js';
-import { createProvider } from '../../../src/kek/local/index.js';
-import {
-  KEYFILE_KIND,
-  addVersion,
-  generateKeyFile,
-  parseKeyFile,
-  readKeyFile,
-  retireVersion,
-  serializeKeyFile,
-  writeKeyFile,
-} from '../../../src/kek/local/keyfile.js';
-import { LocalProvider } from '../../../src/kek/local/provider.js';
-import type { LocalConfig } from '../../../src/config/providers/local.js';
-import type { KekRef, ProviderDeps } from '../../../src/kek/types.js';
-import { Metrics } from '../../../src/observability/metrics.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+} from '../../../../src/errors.js';
+
+import { addVersion, readKeyFile, retireVersion, writeKeyFile } from '../../../../src/kek/local/keyfile.js';
+import { LocalProvider } from '../../../../src/kek/local/provider.js';
+import type { LocalConfig } from '../../../../src/config/providers/local.js';
+import type { KekRef } from '../../../../src/kek/types.js';
+import { deps, localConfig, errorOf } from './support.js';
 
 let dir: string;
 let path: string;
-const deps = (): ProviderDeps => ({
-  logger: silentLogger(),
-  metrics: new Metrics({ processMetrics: false }),
-  role: 'primary',
-});
-const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => ({
-  keyFile: path,
-  allowInsecurePermissions: false,
-  createIfMissing: false,
-  watch: false,
-  ...over,
-});
+const cfg = (over: Partial<LocalConfig> = {}): LocalConfig => localConfig(path, over);
 const signal = (): AbortSignal => new AbortController().signal;
 const dek = (): Buffer => Buffer.alloc(32, 0x5a);
-
-async function errorOf(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kms-local-'));
   path = join(dir, 'kek.json');
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-describe('keygen', () => {
-  it('creates a key file with mode 0600 (parent created), parseable, one version', () => {
-    const out = join(dir, 'sub', 'kek.json');
-    const r = keygen(out);
-    expect(statSync(out).mode & 0o777).toBe(0o600);
-    const { file } = readKeyFile(out);
-    expect(file.id).toBe(r.id);
-    expect(file.primary).toBe(1);
-    expect(file.keys).toHaveLength(1);
-    expect(file.keys[0].key).toHaveLength(32);
-    expect(JSON.parse(readFileSync(out, 'utf8')).kind).toBe(KEYFILE_KIND);
-  });
-
-  it('refuses to overwrite an existing file and leaves it untouched', () => {
-    writeFileSync(path, 'precious', { mode: 0o600 });
-    expect(() => keygen(path)).toThrow(/already exists/);
-    expect(readFileSync(path, 'utf8')).toBe('precious');
-    keygen(join(dir, 'other.json'));
-    const before = readFileSync(join(dir, 'other.json'), 'utf8');
-    expect(() => keygen(join(dir, 'other.json'))).toThrow(InvalidInputError);
-    expect(readFileSync(join(dir, 'other.json'), 'utf8')).toBe(before);
-  });
-
-  it('two keygens make different ids and keys', () => {
-    const a = generateKeyFile();
-    const b = generateKeyFile();
-    expect(a.id).not.toBe(b.id);
-    expect(a.keys[0].key.equals(b.keys[0].key)).toBe(false);
-  });
-
-  it('createProvider with createIfMissing creates the file 0600, and never overwrites', async () => {
-    const p = await createProvider(cfg({ createIfMissing: true }), deps());
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    const before = readFileSync(path, 'utf8');
-    const p2 = await createProvider(cfg({ createIfMissing: true }), deps());
-    expect(readFileSync(path, 'utf8')).toBe(before);
-    expect((p2 as LocalProvider).keyFileId).toBe((p as LocalProvider).keyFileId);
-    await p.close();
-    await p2.close();
-  });
-
-  it('createProvider without createIfMissing and no file → clear error naming keygen', async () => {
-    const err = await errorOf(() => createProvider(cfg(), deps()));
-    expect(err).toBeInstanceOf(InvalidInputError);
-    expect((err as Error).message).toContain(path);
-    expect((err as Error).message).toContain('keygen --out');
-    expect(existsSync(path)).toBe(false);
-  });
-});
 
 describe('permissions', () => {
   it.each([0o640, 0o604, 0o644, 0o660, 0o700 | 0o007])(
@@ -349,99 +270,5 @@ describe('LocalProvider', () => {
     while (hints === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await p.close();
     expect(hints).toBeGreaterThan(0);
-  });
-});
-
-describe('key file format', () => {
-  const valid = (): Record<string, unknown> =>
-    JSON.parse(serializeKeyFile(generateKeyFile())) as Record<string, unknown>;
-  const withKeys = (f: (k: Record<string, unknown>) => void): string => {
-    const o = valid();
-    f((o.keys as Array<Record<string, unknown>>)[0]);
-    return JSON.stringify(o);
-  };
-
-  it('serialize/parse round trip', () => {
-    const f = generateKeyFile();
-    addVersion(f);
-    const back = parseKeyFile(serializeKeyFile(f), 'x');
-    expect(back.id).toBe(f.id);
-    expect(back.primary).toBe(2);
-    expect(back.keys.map((k) => k.version)).toEqual([1, 2]);
-    expect(back.keys[1].key.equals(f.keys[1].key)).toBe(true);
-  });
-
-  it.each<[string, string, RegExp]>([
-    ['not JSON', 'nope', /not valid JSON/],
-    ['JSON null', 'null', /not a JSON object/],
-    ['wrong kind', JSON.stringify({ ...valid(), kind: 'x' }), /"kind" must be/],
-    ['wrong formatVersion', JSON.stringify({ ...valid(), formatVersion: 3 }), /formatVersion/],
-    ['bad id', JSON.stringify({ ...valid(), id: 'a/b' }), /"id"/],
-    ['no keys', JSON.stringify({ ...valid(), keys: [] }), /at least one key/],
-    ['key not an object', JSON.stringify({ ...valid(), keys: [null] }), /keys\[0\] is not an object/],
-    ['bad version', withKeys((k) => (k.version = 0)), /keys\[0\]\.version/],
-    ['bad created', withKeys((k) => (k.created = 'yesterday')), /keys\[0\]\.created/],
-    ['short key', withKeys((k) => (k.key = Buffer.alloc(16).toString('base64'))), /32 bytes/],
-    ['non-string key', withKeys((k) => (k.key = 5)), /base64/],
-    ['primary missing', JSON.stringify({ ...valid(), primary: 9 }), /"primary"/],
-  ])('%s → InvalidInputError naming the path and keygen', (_name, text, msg) => {
-    let err: unknown;
-    try {
-      parseKeyFile(text, '/etc/kms/kek.json');
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InvalidInputError);
-    expect((err as Error).message).toMatch(msg);
-    expect((err as Error).message).toContain('/etc/kms/kek.json');
-    expect((err as Error).message).toContain('keygen');
-  });
-
-  it('a duplicated version is refused', () => {
-    const f = generateKeyFile();
-    addVersion(f);
-    f.keys[1].version = 1;
-    f.primary = 1;
-    expect(() => parseKeyFile(serializeKeyFile(f), 'p')).toThrow(/appears twice/);
-  });
-
-  it('malformed file content is refused by the provider with the path in the message', () => {
-    writeFileSync(path, '{"kind":', { mode: 0o600 });
-    expect(() => new LocalProvider(cfg(), deps())).toThrow(new RegExp(`${path}.*not valid JSON`));
-  });
-
-  it('error messages never include key material', () => {
-    const f = generateKeyFile();
-    const o = JSON.parse(serializeKeyFile(f)) as Record<string, unknown>;
-    o.primary = 7;
-    try {
-      parseKeyFile(JSON.stringify(o), 'p');
-    } catch (err) {
-      expect((err as Error).message).not.toContain(f.keys[0].key.toString('base64'));
-    }
-  });
-
-  it('retireVersion refuses the primary and unknown versions, removes others and zeroes them', () => {
-    const f = generateKeyFile();
-    addVersion(f);
-    expect(() => retireVersion(f, 2)).toThrow(/is the primary/);
-    expect(() => retireVersion(f, 5)).toThrow(/not in the key file/);
-    f.primary = 1;
-    expect(() => retireVersion(f, 2)).toThrow(/newer than the primary/);
-    expect(f.keys).toHaveLength(2);
-    f.primary = 2;
-    const k1 = f.keys[0].key;
-    retireVersion(f, 1);
-    expect(f.keys.map((k) => k.version)).toEqual([2]);
-    expect(k1.every((b) => b === 0)).toBe(true);
-  });
-
-  it('addVersion numbers after the highest version even after a retirement', () => {
-    const f = generateKeyFile();
-    addVersion(f);
-    addVersion(f);
-    retireVersion(f, 2);
-    expect(addVersion(f)).toBe(4);
-    expect(f.primary).toBe(4);
   });
 });

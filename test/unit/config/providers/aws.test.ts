@@ -2,10 +2,10 @@
  * The `aws:` config section: flags/env/YAML land in the schema, and every mistake is reported with
  * the field and the fix.
  */
-import { loadConfig, validateConfig } from '../../../src/config/load.js';
-import { awsFlags, awsSchema, effectiveEncryptionContext } from '../../../src/config/providers/aws.js';
-import { envName } from '../../../src/config/fields.js';
-import { ConfigError } from '../../../src/errors.js';
+import { loadConfig, validateConfig } from '../../../../src/config/load.js';
+import { awsFlags, awsSchema, effectiveEncryptionContext } from '../../../../src/config/providers/aws.js';
+import { envName } from '../../../../src/config/fields.js';
+import { ConfigError } from '../../../../src/errors.js';
 
 const ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 

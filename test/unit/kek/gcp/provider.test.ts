@@ -2,13 +2,13 @@
  * GcpKekProvider with a stub KmsApi: the parts that do not need the SDK or the fake.
  */
 import { describe, expect, it } from '@jest/globals';
-import { gcpSchema } from '../../../src/config/providers/gcp.js';
-import { timeoutSignal } from '../../../src/deadline.js';
-import { PluginError } from '../../../src/errors.js';
-import type { KmsApi } from '../../../src/kek/gcp/api.js';
-import { GcpKekProvider } from '../../../src/kek/gcp/provider.js';
-import { silentLogger } from '../../../src/observability/logger.js';
-import { Metrics } from '../../../src/observability/metrics.js';
+import { gcpSchema } from '../../../../src/config/providers/gcp.js';
+import { timeoutSignal } from '../../../../src/deadline.js';
+import { PluginError } from '../../../../src/errors.js';
+import type { KmsApi } from '../../../../src/kek/gcp/api.js';
+import { GcpKekProvider } from '../../../../src/kek/gcp/provider.js';
+import { silentLogger } from '../../../../src/observability/logger.js';
+import { Metrics } from '../../../../src/observability/metrics.js';
 
 const KEY = 'projects/p-1/locations/global/keyRings/r/cryptoKeys/k';
 

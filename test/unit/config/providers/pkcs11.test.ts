@@ -1,7 +1,7 @@
 /** The `pkcs11:` config section: flags, env vars, and errors that name the field and the fix. */
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig } from '../../../src/config/load.js';
-import { ConfigError } from '../../../src/errors.js';
+import { loadConfig } from '../../../../src/config/load.js';
+import { ConfigError } from '../../../../src/errors.js';
 
 const base = {
   'pkcs11-module': '/usr/lib/softhsm/libsofthsm2.so',

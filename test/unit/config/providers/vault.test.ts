@@ -2,9 +2,9 @@
  * The `vault:` config section: defaults, normalisation, per-method requirements, clear errors,
  * and the flags / env vars that reach it.
  */
-import { vaultFlags, vaultSchema } from '../../../src/config/providers/vault.js';
-import { loadConfig } from '../../../src/config/load.js';
-import { ConfigError } from '../../../src/errors.js';
+import { vaultFlags, vaultSchema } from '../../../../src/config/providers/vault.js';
+import { loadConfig } from '../../../../src/config/load.js';
+import { ConfigError } from '../../../../src/errors.js';
 
 const base = {
   address: 'https://vault.example:8200',

@@ -1,5 +1,6 @@
 /**
- * Parsing of AWS KMS key identifiers, with no SDK import (the config schema uses it too).
+ * Parsing of AWS KMS key identifiers, with no SDK import: the config schema validates with it and
+ * the AWS provider (src/kek/aws) uses the parsed form, so it lives under config (imports point down).
  *
  * Accepted forms (the same ones KMS accepts for `KeyId`):
  *   - key ARN       arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab

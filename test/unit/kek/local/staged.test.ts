@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keygen } from '../../../src/cli/keygen.js';
-import { rotateKeyFile } from '../../../src/cli/rotate.js';
-import { timeoutSignal } from '../../../src/deadline.js';
-import { renderChecks } from '../../../src/health/http-format.js';
-import { describeLoaded } from '../../../src/health/view.js';
+import { keygen } from '../../../../src/cli/keygen.js';
+import { rotateKeyFile } from '../../../../src/cli/rotate.js';
+import { timeoutSignal } from '../../../../src/deadline.js';
+
+import { describeLoaded } from '../../../../src/health/view.js';
 import {
   addVersion,
   generateKeyFile,
@@ -21,10 +21,10 @@ import {
   promoteVersion,
   serializeKeyFile,
   stageVersion,
-} from '../../../src/kek/local/keyfile.js';
-import { LocalProvider } from '../../../src/kek/local/provider.js';
-import { silentLogger } from '../../../src/observability/logger.js';
-import { Metrics } from '../../../src/observability/metrics.js';
+} from '../../../../src/kek/local/keyfile.js';
+import { LocalProvider } from '../../../../src/kek/local/provider.js';
+import { silentLogger } from '../../../../src/observability/logger.js';
+import { Metrics } from '../../../../src/observability/metrics.js';
 
 let dir: string;
 beforeEach(() => {
@@ -169,18 +169,5 @@ describe('LocalProvider with a staged version', () => {
     } finally {
       await p.close();
     }
-  });
-});
-
-describe('/healthz?verbose shows notes of ok checks', () => {
-  it('prints an ok check note only when verbose', () => {
-    const checks = [
-      { name: 'dek', ok: true },
-      { name: 'kek-versions', ok: true, reason: 'loaded: write 2, staged 3' },
-    ];
-    expect(renderChecks(checks, { verbose: true, endpoint: 'healthz' }).body).toBe(
-      '[+]dek ok\n[+]kek-versions ok: loaded: write 2, staged 3\nhealthz check passed\n',
-    );
-    expect(renderChecks(checks, { verbose: false, endpoint: 'healthz' }).body).toBe('ok\n');
   });
 });

@@ -1,7 +1,7 @@
 /** The `azure:` config section: validation, normalisation, errors that say what to fix, flags. */
 import { describe, expect, it } from '@jest/globals';
-import { azureFlags, azureSchema, normaliseVaultUrl } from '../../../src/config/providers/azure.js';
-import { loadConfig, validateConfig } from '../../../src/config/load.js';
+import { azureFlags, azureSchema, normaliseVaultUrl } from '../../../../src/config/providers/azure.js';
+import { loadConfig, validateConfig } from '../../../../src/config/load.js';
 
 const ok = (over: Record<string, unknown> = {}) =>
   azureSchema.safeParse({ vaultUrl: 'https://myvault.vault.azure.net', keyName: 'kek', ...over });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig } from '../../../src/config/load.js';
-import { DEFAULT_GCP_AAD, cryptoKeyNameProblem, gcpSchema } from '../../../src/config/providers/gcp.js';
-import { ConfigError } from '../../../src/errors.js';
+import { loadConfig } from '../../../../src/config/load.js';
+import { DEFAULT_GCP_AAD, cryptoKeyNameProblem, gcpSchema } from '../../../../src/config/providers/gcp.js';
+import { ConfigError } from '../../../../src/errors.js';
 
 const KEY = 'projects/my-project/locations/europe-west1/keyRings/k8s/cryptoKeys/etcd';
 

@@ -1,0 +1,110 @@
+/** Azure provider: error classification, scrubbing and Retry-After (src/kek/azure/errors.ts). */
+import { describe, expect, it } from '@jest/globals';
+import { RestError } from '@azure/core-rest-pipeline';
+
+import { classifyAzureError, retryAfterMs, scrub } from '../../../../src/kek/azure/errors.js';
+
+function rest(
+  status: number | undefined,
+  code?: string,
+  message = 'svc message',
+  headers: Record<string, string> = {},
+  details?: unknown,
+): RestError {
+  const e = new RestError(message, {
+    statusCode: status,
+    code,
+    response:
+      status === undefined
+        ? undefined
+        : ({ status, headers: { get: (n: string) => headers[n.toLowerCase()] }, request: {} } as never),
+  });
+  if (details) e.details = details;
+  return e;
+}
+
+describe('classifyAzureError', () => {
+  const ctx = { operation: 'wrapKey' as const, what: 'https://v.vault.azure.net/keys/k/abc' };
+  it.each<[RestError, string, boolean]>([
+    [rest(401, 'Unauthorized'), 'permission_denied', false],
+    [rest(403, 'Forbidden', 'The user does not have keys wrap key permission'), 'permission_denied', false],
+    [
+      rest(
+        403,
+        'Forbidden',
+        'Operation wrapKey is not allowed on a disabled key.',
+        {},
+        { error: { innerError: { code: 'KeyDisabled' } } },
+      ),
+      'key_disabled',
+      false,
+    ],
+    [rest(404, 'KeyNotFound'), 'unknown_key', false],
+    [rest(429, 'Throttled'), 'throttled', true],
+    [rest(500), 'unavailable', true],
+    [rest(503, 'ServiceUnavailable'), 'unavailable', true],
+    [rest(408), 'unavailable', true],
+    [rest(400, 'BadParameter'), 'invalid_input', false],
+    [rest(undefined, 'ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'), 'unavailable', true],
+    [
+      rest(undefined, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unable to verify the first certificate'),
+      'unavailable',
+      false,
+    ],
+  ])('%s → %s', (err, kind, retryable) => {
+    const e = classifyAzureError(err, ctx);
+    expect(e.kind).toBe(kind);
+    expect(e.retryable).toBe(retryable);
+    expect(e.message).toContain(ctx.what);
+  });
+
+  it('400 on unwrap means the wrapped DEK does not authenticate', () => {
+    expect(classifyAzureError(rest(400, 'BadParameter'), { ...ctx, operation: 'unwrapKey' }).kind).toBe(
+      'unauthenticated',
+    );
+  });
+
+  it('never keeps the RestError (it holds the request body) as the cause', () => {
+    const err = rest(500);
+    (err as unknown as { request: unknown }).request = { body: '{"alg":"RSA-OAEP-256","value":"SECRETDEK"}' };
+    const e = classifyAzureError(err, ctx);
+    expect(e.cause).not.toBe(err);
+    expect(JSON.stringify({ m: e.message, c: (e.cause as Error).message })).not.toContain('SECRETDEK');
+  });
+
+  it('identity errors', () => {
+    const unavailable = Object.assign(new Error('EnvironmentCredential is unavailable'), {
+      name: 'CredentialUnavailableError',
+    });
+    expect(classifyAzureError(unavailable, ctx).kind).toBe('permission_denied');
+    const refused = Object.assign(new Error('invalid_client: AADSTS7000215 for secret hunter2hunter2'), {
+      name: 'AuthenticationError',
+      statusCode: 401,
+    });
+    const e = classifyAzureError(refused, { ...ctx, secrets: ['hunter2hunter2'] });
+    expect(e.kind).toBe('permission_denied');
+    expect(e.message).not.toContain('hunter2hunter2');
+    const down = Object.assign(new Error('x'), { name: 'AuthenticationError', statusCode: 503 });
+    expect(classifyAzureError(down, ctx)).toMatchObject({ kind: 'unavailable', retryable: true });
+  });
+
+  it('scrub removes bearer tokens and JWTs and truncates', () => {
+    expect(scrub('Authorization: Bearer abc.def-ghi')).toBe('Authorization: Bearer [redacted]');
+    expect(scrub('token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig here')).toBe('token [redacted-jwt] here');
+    expect(scrub('x'.repeat(400)).length).toBeLessThanOrEqual(301);
+  });
+});
+
+describe('retryAfterMs', () => {
+  it.each<[Record<string, string>, number | undefined]>([
+    [{ 'retry-after': '2' }, 2000],
+    [{ 'retry-after': '0.5' }, 500],
+    [{ 'retry-after-ms': '250' }, 250],
+    [{ 'x-ms-retry-after-ms': '75' }, 75],
+    [{ 'retry-after': new Date(Date.parse('2026-01-01T00:00:03Z')).toUTCString() }, 3000],
+    [{ 'retry-after': 'soon' }, undefined],
+    [{}, undefined],
+  ])('%j → %s', (headers, ms) => {
+    expect(retryAfterMs(rest(429, 'Throttled', 'x', headers), Date.parse('2026-01-01T00:00:00Z'))).toBe(ms);
+  });
+});

@@ -1,0 +1,58 @@
+/** GCP provider: error classification and scrubbing (src/kek/gcp/classify.ts). */
+import { describe, expect, it } from '@jest/globals';
+
+import { classifyGcpError, scrub, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
+import { KEY } from './support.js';
+
+describe('gcp error classification', () => {
+  const grpcError = (code: number, details: string) =>
+    Object.assign(new Error(`${code} X: ${details}`), { code, details });
+
+  it.each<[number, GcpOperation, string, boolean]>([
+    [14, 'encrypt', 'unavailable', true],
+    [4, 'encrypt', 'unavailable', true],
+    [13, 'decrypt', 'unavailable', true],
+    [8, 'encrypt', 'throttled', true],
+    [7, 'encrypt', 'permission_denied', false],
+    [16, 'getCryptoKey', 'permission_denied', false],
+    [5, 'getCryptoKey', 'unknown_key', false],
+    [9, 'decrypt', 'key_disabled', false],
+    [3, 'decrypt', 'unauthenticated', false],
+    [3, 'encrypt', 'invalid_input', false],
+    [12, 'encrypt', 'internal', false],
+  ])('gRPC %i on %s -> %s', (code, op, kind, retryable) => {
+    const err = classifyGcpError(grpcError(code, 'something'), op, KEY);
+    expect(err.kind).toBe(kind);
+    expect(err.retryable).toBe(retryable);
+    expect(err.message).toContain(KEY);
+  });
+
+  it('treats a request checksum mismatch reported by Cloud KMS as retryable corruption', () => {
+    const err = classifyGcpError(
+      grpcError(3, 'The checksum in field plaintext_crc32c did not match'),
+      'encrypt',
+      KEY,
+    );
+    expect(err.kind).toBe('corrupt');
+    expect(err.retryable).toBe(true);
+  });
+
+  it('classifies credential failures outside gRPC and scrubs token-like text', () => {
+    const err = classifyGcpError(
+      new Error('Could not load the default credentials. token ya29.abcdefSECRET'),
+      'encrypt',
+      KEY,
+    );
+    expect(err.kind).toBe('permission_denied');
+    expect(err.message).not.toContain('ya29.abcdefSECRET');
+    expect(classifyGcpError('weird', 'encrypt', KEY).kind).toBe('internal');
+  });
+
+  it('scrubs bearer tokens, JWTs, PEM blocks and token fields, and bounds the length', () => {
+    const text = scrub(
+      'Bearer abc.def ya29.token eyJhbGciOi.eyJzdWIiOi.sig "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----" access_token=zzz',
+    );
+    for (const s of ['abc.def', 'ya29.token', 'eyJhbGciOi', 'MIIE', 'zzz']) expect(text).not.toContain(s);
+    expect(scrub('x'.repeat(1000)).length).toBeLessThanOrEqual(301);
+  });
+});
