@@ -38,6 +38,7 @@ export class Metrics implements ProviderMetrics {
   readonly remoteDuration: Histogram<'provider' | 'operation'>;
   readonly remoteRetries: Counter<'provider' | 'operation'>;
   readonly circuitOpen: Gauge<'provider'>;
+  /** Written only by the key-state owner (src/health/kek-state.ts), through setKekState. */
   readonly kekState: Gauge<'provider' | 'role' | 'state'>;
   readonly credentialTtl: Gauge<'provider'>;
   readonly credentialRenewals: Counter<'provider' | 'outcome'>;

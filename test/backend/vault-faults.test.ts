@@ -3,10 +3,29 @@
  * within and past the caller's deadline.
  */
 import { randomBytes } from 'node:crypto';
+import { KeyStateReporter } from '../../src/health/kek-state.js';
+import type { KekProvider, KeyVersionInfo } from '../../src/kek/types.js';
+import { keyStateOf } from '../../src/kek/key-state.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
 const sig = (ms = 3000): AbortSignal => deadlineIn(ms);
+
+/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
+const owners = new WeakMap<VaultHarness, KeyStateReporter>();
+function ownerOf(h: VaultHarness): KeyStateReporter {
+  let owner = owners.get(h);
+  if (!owner) {
+    owner = new KeyStateReporter({ logger: h.logs.logger, metrics: h.metrics, role: 'primary' });
+    owners.set(h, owner);
+  }
+  return owner;
+}
+async function probe(h: VaultHarness, p: KekProvider, signal: AbortSignal): Promise<KeyVersionInfo> {
+  const info = await p.currentVersion(signal);
+  ownerOf(h).report(info);
+  return info;
+}
 // When the last attempt is cut at the caller's deadline, RemoteCaller reports `deadline`, or
 // `unavailable` ("no answer within") if the attempt's timer fires a millisecond before the
 // caller's. Either way the call ends on time; that is what these tests pin down.
@@ -25,10 +44,10 @@ describe('vault faults', () => {
 
   test('sealed: loud, unavailable state and metric, calls fail unavailable; unsealing recovers', async () => {
     const p = await h.provider({}, { breaker: { cooldownMs: 100 } });
-    const v = await p.currentVersion(sig());
+    const v = await probe(h, p, sig());
     const w = await p.wrap(randomBytes(32), v, sig());
     h.fake.sealed = true;
-    const sealed = await p.currentVersion(sig());
+    const sealed = await probe(h, p, sig());
     expect(sealed).toMatchObject({ state: 'unavailable', detail: 'Vault is sealed', ref: v.ref });
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'unavailable' }),
@@ -36,8 +55,13 @@ describe('vault faults', () => {
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'enabled' }),
     ).toBe(0);
-    const loud = h.logs.records().find((r) => r.level === 'error' && r.state === 'unavailable');
-    expect(loud).toMatchObject({ detail: 'Vault is sealed', transitKey: p.key });
+    // The one key-state policy: unavailable (not a stop-writes state) is a warning, as in the watcher.
+    const loud = h.logs.records().find((r) => r.level === 'warn' && r.state === 'unavailable');
+    expect(loud).toMatchObject({
+      detail: 'Vault is sealed',
+      role: 'primary',
+      kek: `vault:${v.ref.key}@${v.ref.version}`,
+    });
     await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({
       kind: 'unavailable',
       message: expect.stringMatching(/sealed/),
@@ -45,7 +69,7 @@ describe('vault faults', () => {
     await expect(p.unwrap(w.wrapped, w.ref, sig())).rejects.toMatchObject({ kind: 'unavailable' });
     h.fake.sealed = false;
     await new Promise((r) => setTimeout(r, 150));
-    expect((await p.currentVersion(sig())).state).toBe('enabled');
+    expect((await probe(h, p, sig())).state).toBe('enabled');
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'enabled' }),
     ).toBe(1);
@@ -54,7 +78,14 @@ describe('vault faults', () => {
   test('sealed before the first probe: unavailable error and metric', async () => {
     h.fake.sealed = true;
     const p = await h.provider();
-    await expect(p.currentVersion(sig(1000))).rejects.toMatchObject({ kind: 'unavailable' });
+    const err = await p.currentVersion(sig(1000)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ kind: 'unavailable' });
+    // No version known yet: the error carries the state, and the owner reports it (as the watcher does).
+    expect(keyStateOf(err)).toBe('unavailable');
+    ownerOf(h).report({ ref: { provider: 'vault', key: p.key, version: '?' }, state: keyStateOf(err)! });
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'unavailable' })).toBe(1);
   });
 
