@@ -3,29 +3,11 @@
  * within and past the caller's deadline.
  */
 import { randomBytes } from 'node:crypto';
-import { KeyStateReporter } from '../../src/health/kek-state.js';
-import type { KekProvider, KeyVersionInfo } from '../../src/kek/types.js';
 import { keyStateOf } from '../../src/kek/key-state.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
 const sig = (ms = 3000): AbortSignal => deadlineIn(ms);
-
-/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
-const owners = new WeakMap<VaultHarness, KeyStateReporter>();
-function ownerOf(h: VaultHarness): KeyStateReporter {
-  let owner = owners.get(h);
-  if (!owner) {
-    owner = new KeyStateReporter({ logger: h.logs.logger, metrics: h.metrics, role: 'primary' });
-    owners.set(h, owner);
-  }
-  return owner;
-}
-async function probe(h: VaultHarness, p: KekProvider, signal: AbortSignal): Promise<KeyVersionInfo> {
-  const info = await p.currentVersion(signal);
-  ownerOf(h).report(info);
-  return info;
-}
 // When the last attempt is cut at the caller's deadline, RemoteCaller reports `deadline`, or
 // `unavailable` ("no answer within") if the attempt's timer fires a millisecond before the
 // caller's. Either way the call ends on time; that is what these tests pin down.
@@ -44,10 +26,10 @@ describe('vault faults', () => {
 
   test('sealed: loud, unavailable state and metric, calls fail unavailable; unsealing recovers', async () => {
     const p = await h.provider({}, { breaker: { cooldownMs: 100 } });
-    const v = await probe(h, p, sig());
+    const v = await h.probe(p, sig());
     const w = await p.wrap(randomBytes(32), v, sig());
     h.fake.sealed = true;
-    const sealed = await probe(h, p, sig());
+    const sealed = await h.probe(p, sig());
     expect(sealed).toMatchObject({ state: 'unavailable', detail: 'Vault is sealed', ref: v.ref });
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'unavailable' }),
@@ -69,7 +51,7 @@ describe('vault faults', () => {
     await expect(p.unwrap(w.wrapped, w.ref, sig())).rejects.toMatchObject({ kind: 'unavailable' });
     h.fake.sealed = false;
     await new Promise((r) => setTimeout(r, 150));
-    expect((await probe(h, p, sig())).state).toBe('enabled');
+    expect((await h.probe(p, sig())).state).toBe('enabled');
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'enabled' }),
     ).toBe(1);
@@ -85,7 +67,7 @@ describe('vault faults', () => {
     expect(err).toMatchObject({ kind: 'unavailable' });
     // No version known yet: the error carries the state, and the owner reports it (as the watcher does).
     expect(keyStateOf(err)).toBe('unavailable');
-    ownerOf(h).report({ ref: { provider: 'vault', key: p.key, version: '?' }, state: keyStateOf(err)! });
+    h.keyState.report({ ref: { provider: 'vault', key: p.key, version: '?' }, state: keyStateOf(err)! });
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'unavailable' })).toBe(1);
   });
 

@@ -3,27 +3,9 @@
  * rotation, key_id inputs, key states, namespaces and fail-closed unwraps.
  */
 import { randomBytes } from 'node:crypto';
-import { KeyStateReporter } from '../../src/health/kek-state.js';
-import type { KekProvider, KeyVersionInfo } from '../../src/kek/types.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 
 const sig = (): AbortSignal => deadlineIn(3000);
-
-/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
-const owners = new WeakMap<VaultHarness, KeyStateReporter>();
-function ownerOf(h: VaultHarness): KeyStateReporter {
-  let owner = owners.get(h);
-  if (!owner) {
-    owner = new KeyStateReporter({ logger: h.logs.logger, metrics: h.metrics, role: 'primary' });
-    owners.set(h, owner);
-  }
-  return owner;
-}
-async function probe(h: VaultHarness, p: KekProvider, signal: AbortSignal): Promise<KeyVersionInfo> {
-  const info = await p.currentVersion(signal);
-  ownerOf(h).report(info);
-  return info;
-}
 
 describe('vault provider against the fake', () => {
   let h: VaultHarness;
@@ -176,13 +158,13 @@ describe('vault provider against the fake', () => {
     const p = await h.provider();
     await p.currentVersion(sig());
     h.fake.configureKey('kek', { deletionAllowed: true });
-    const pending = await probe(h, p, sig());
+    const pending = await h.probe(p, sig());
     expect(pending.state).toBe('pending_deletion');
     expect(pending.detail).toMatch(/deletion_allowed/);
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'pending_deletion' })).toBe(1);
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'enabled' })).toBe(0);
     h.fake.deleteKey('kek');
-    const gone = await probe(h, p, sig());
+    const gone = await h.probe(p, sig());
     expect(gone.state).toBe('destroyed');
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'destroyed' })).toBe(1);
     const errors = h.logs
