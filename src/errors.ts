@@ -78,6 +78,20 @@ export class UnavailableError extends PluginError {
   }
 }
 
+/**
+ * RemoteCaller's circuit breaker refusing a call without trying it (open, or half-open with its
+ * probe call in flight). An UnavailableError (gRPC UNAVAILABLE), not retried: the breaker itself
+ * decides when to try again, and its own refusals never count as further failures.
+ */
+export class CircuitOpenError extends UnavailableError {
+  constructor(
+    message: string,
+    readonly circuit: 'open' | 'half_open',
+  ) {
+    super(message, { retryable: false });
+  }
+}
+
 export class KeyDisabledError extends PluginError {
   constructor(message: string, options?: PluginErrorOptions) {
     super('key_disabled', message, options);

@@ -18,14 +18,9 @@
 import { KeyDisabledError, UnavailableError, asPluginError, type PluginError } from '../errors.js';
 import { timeoutSignal } from '../deadline.js';
 import { describeRef, type Envelope, type DekRotationReason } from '../envelope/envelope.js';
-import {
-  KEY_STATES,
-  type KekProvider,
-  type KekRef,
-  type KeyState,
-  type KeyVersionInfo,
-} from '../kek/types.js';
+import { type KekProvider, type KekRef, type KeyState, type KeyVersionInfo } from '../kek/types.js';
 import { STOP_WRITES, keyStateOf } from '../kek/key-state.js';
+import { KeyStateReporter } from './kek-state.js';
 import type { OptionalCallIssue } from '../kek/optional.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -81,10 +76,17 @@ export class KekWatcher implements StatusSource {
   private rollbackRefused: KekRef | undefined;
   private primeFailures = 0;
   private dekRotation: Promise<void> | undefined;
+  private readonly keyState: KeyStateReporter;
 
   constructor(private readonly options: WatcherOptions) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.keyState = new KeyStateReporter({
+      logger: options.logger,
+      metrics: options.metrics,
+      role: 'primary',
+      now: this.now,
+    });
     options.envelope.onRotationDue((reason) => this.rotateDekSoon(reason));
     options.provider.onChangeHint?.(() => this.hint());
   }
@@ -401,10 +403,10 @@ export class KekWatcher implements StatusSource {
   }
 
   private setKekState(info: Pick<KeyVersionInfo, 'ref' | 'state' | 'detail'>): void {
-    const changed = this.kekState !== info.state;
     this.kekState = info.state;
     this.kekStateDetail = info.detail;
-    this.options.metrics?.setKekState(info.ref.provider, 'primary', info.state, KEY_STATES);
+    // The metric and the log line: one owner, one policy (src/health/kek-state.ts).
+    this.keyState.report(info);
     // Status and Encrypt refuse together: no new seed is sealed under a KEK known to be going away.
     this.options.envelope.blockWrites(
       STOP_WRITES.has(info.state)
@@ -413,19 +415,6 @@ export class KekWatcher implements StatusSource {
           )
         : undefined,
     );
-    if (changed && info.state !== 'enabled') {
-      const log = STOP_WRITES.has(info.state)
-        ? this.options.logger.error.bind(this.options.logger)
-        : this.options.logger.warn.bind(this.options.logger);
-      log(
-        { kek: describeRef(info.ref), state: info.state, detail: info.detail },
-        info.state === 'pending_deletion' || info.state === 'destroyed'
-          ? 'KEK IS SCHEDULED FOR DELETION OR DESTROYED: every Secret under it becomes unreadable when it goes. Cancel the deletion now'
-          : 'KEK is not usable for new data keys',
-      );
-    } else if (changed) {
-      this.options.logger.info({ kek: describeRef(info.ref) }, 'KEK enabled');
-    }
   }
 
   private rotateDekSoon(reason: DekRotationReason): void {

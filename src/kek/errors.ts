@@ -7,6 +7,7 @@ export {
   PermissionDeniedError,
   ThrottledError,
   UnavailableError,
+  CircuitOpenError,
   KeyDisabledError,
   DeadlineError,
   CancelledError,

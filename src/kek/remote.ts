@@ -16,7 +16,14 @@
 import { remainingMs, sleep, timeoutSignal } from '../deadline.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
-import { DeadlineError, PluginError, UnavailableError, abortReasonToError, isAbortError } from './errors.js';
+import {
+  CircuitOpenError,
+  DeadlineError,
+  PluginError,
+  UnavailableError,
+  abortReasonToError,
+  isAbortError,
+} from './errors.js';
 
 export interface RetryPolicy {
   /** Attempts in total, including the first. */
@@ -207,17 +214,15 @@ export class RemoteCaller {
     if (this.breaker.failureThreshold <= 0 || this.openUntil === 0) return;
     const now = Date.now();
     if (now < this.openUntil) {
-      throw new UnavailableError(
+      throw new CircuitOpenError(
         `${this.options.provider} ${operation}: ${this.lastCause()} (circuit open after ${this.consecutiveFailures} consecutive failures; retrying in ${Math.ceil((this.openUntil - now) / 1000)} s)`,
-        { retryable: false },
+        'open',
       );
     }
     if (this.halfOpenInFlight) {
-      throw new UnavailableError(
+      throw new CircuitOpenError(
         `${this.options.provider} ${operation}: ${this.lastCause()} (circuit half-open, probe call in flight)`,
-        {
-          retryable: false,
-        },
+        'half_open',
       );
     }
     this.halfOpenInFlight = true;
@@ -252,7 +257,7 @@ export class RemoteCaller {
       this.consecutiveFailures = 0;
       return;
     }
-    if (error.message.includes('circuit ')) return;
+    if (error instanceof CircuitOpenError) return; // the breaker's own refusal is no new failure
     this.consecutiveFailures += 1;
     this.lastFailure = error;
     if (this.breaker.failureThreshold > 0 && this.consecutiveFailures >= this.breaker.failureThreshold) {

@@ -15,8 +15,6 @@ export interface ProviderMetrics {
   remoteDuration: Histogram<'provider' | 'operation'>;
   remoteRetries: Counter<'provider' | 'operation'>;
   circuitOpen: Gauge<'provider'>;
-  /** 1 for the state the provider's current key version is in, 0 for the others. */
-  kekState: Gauge<'provider' | 'role' | 'state'>;
   /** Remaining lifetime of the provider's credential (e.g. a Vault token), where it has one. */
   credentialTtl: Gauge<'provider'>;
   credentialRenewals: Counter<'provider' | 'outcome'>;
@@ -40,6 +38,7 @@ export class Metrics implements ProviderMetrics {
   readonly remoteDuration: Histogram<'provider' | 'operation'>;
   readonly remoteRetries: Counter<'provider' | 'operation'>;
   readonly circuitOpen: Gauge<'provider'>;
+  /** Written only by the key-state owner (src/health/kek-state.ts), through setKekState. */
   readonly kekState: Gauge<'provider' | 'role' | 'state'>;
   readonly credentialTtl: Gauge<'provider'>;
   readonly credentialRenewals: Counter<'provider' | 'outcome'>;

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { timeoutSignal } from '../../src/deadline.js';
 import { PluginError } from '../../src/errors.js';
+import { KeyStateReporter } from '../../src/health/kek-state.js';
 import type { KeyVersionInfo } from '../../src/kek/types.js';
 import { FakeAwsKms } from '../fakes/aws-kms/index.js';
 import {
@@ -47,6 +48,19 @@ async function harness(overrides: Record<string, unknown> = {}): Promise<Harness
 }
 
 const sig = (ms = 3000): AbortSignal => timeoutSignal(ms);
+
+/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
+const owners = new WeakMap<Harness, KeyStateReporter>();
+async function probe(h: Harness): Promise<KeyVersionInfo> {
+  let owner = owners.get(h);
+  if (!owner) {
+    owner = new KeyStateReporter({ logger: h.log.logger, metrics: h.metrics, role: 'primary' });
+    owners.set(h, owner);
+  }
+  const info = await h.provider.currentVersion(sig());
+  owner.report(info);
+  return info;
+}
 
 async function rejection(p: Promise<unknown>): Promise<PluginError> {
   try {
@@ -386,20 +400,20 @@ describe('key states', () => {
   test('disabled: not usable, loud in logs and the kek_state metric; wrap refuses without a remote call', async () => {
     const key = fake.createKey();
     const h = await harness({ keyId: key.arn });
-    const enabled = await h.provider.currentVersion(sig());
+    const enabled = await probe(h);
     const w = await h.provider.wrap(randomBytes(32), enabled, sig());
     expect(
       await gaugeValue(h, 'kms_plugin_kek_state', { state: 'enabled', provider: 'aws', role: 'primary' }),
     ).toBe(1);
 
     fake.setKeyState(key.keyId, 'Disabled');
-    const v = await h.provider.currentVersion(sig());
+    const v = await probe(h);
     expect(v.state).toBe('disabled');
     expect(v.detail).toContain('disabled');
     expect(v.ref).toEqual(enabled.ref); // the version did not change, only its state
     expect(await gaugeValue(h, 'kms_plugin_kek_state', { state: 'disabled' })).toBe(1);
     expect(await gaugeValue(h, 'kms_plugin_kek_state', { state: 'enabled' })).toBe(0);
-    const loud = h.log.entries().filter((e) => e.level === 'error' && e.keyState === 'disabled');
+    const loud = h.log.entries().filter((e) => e.level === 'error' && e.state === 'disabled');
     expect(loud.length).toBeGreaterThan(0);
 
     const from = fake.log.length;
@@ -410,20 +424,20 @@ describe('key states', () => {
     expect(since('Decrypt', from)).toBe(1); // not retried
 
     fake.setKeyState(key.keyId, 'Enabled');
-    expect((await h.provider.currentVersion(sig())).state).toBe('enabled');
+    expect((await probe(h)).state).toBe('enabled');
     expect(h.log.entries().some((x) => x.level === 'info' && String(x.msg).includes('enabled again'))).toBe(
       true,
     );
   });
 
-  test('pending deletion: the deletion date is in the detail, logged as an error every probe, version kept', async () => {
+  test('pending deletion: the deletion date is in the detail, logged as an error on change (the one key-state policy), version kept', async () => {
     const key = fake.createKey();
     const h = await harness({ keyId: key.arn });
-    const before = await h.provider.currentVersion(sig());
+    const before = await probe(h);
     const when = new Date('2026-12-24T00:00:00.000Z');
     fake.setKeyState(key.keyId, 'PendingDeletion', { deletionDate: when });
-    const v = await h.provider.currentVersion(sig());
-    await h.provider.currentVersion(sig());
+    const v = await probe(h);
+    await probe(h);
     expect(v.state).toBe('pending_deletion');
     expect(v.detail).toContain('2026-12-24T00:00:00.000Z');
     expect(v.detail).toContain('cancel-key-deletion');
@@ -431,7 +445,8 @@ describe('key states', () => {
     const errors = h.log
       .entries()
       .filter((e) => e.level === 'error' && String(e.msg).includes('SCHEDULED FOR DELETION'));
-    expect(errors).toHaveLength(2);
+    // One line per change, then at most every REPEAT_BAD_STATE_MS (was: every probe).
+    expect(errors).toHaveLength(1);
     expect(await gaugeValue(h, 'kms_plugin_kek_state', { state: 'pending_deletion' })).toBe(1);
     expect((await rejection(h.provider.wrap(randomBytes(32), v, sig()))).kind).toBe('key_disabled');
   });

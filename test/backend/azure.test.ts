@@ -5,10 +5,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { timeoutSignal } from '../../src/deadline.js';
+import { KeyStateReporter } from '../../src/health/kek-state.js';
 import { AzureKekProvider } from '../../src/kek/azure/index.js';
 import type { AzureProviderOptions } from '../../src/kek/azure/provider.js';
 import type { AzureConfigInput } from '../../src/config/providers/azure.js';
-import type { KekRef } from '../../src/kek/types.js';
+import type { KekProvider, KekRef, KeyVersionInfo } from '../../src/kek/types.js';
 import { makeTestPki } from '../fakes/azure-keyvault/certs.js';
 import { FakeKeyVault } from '../fakes/azure-keyvault/server.js';
 import {
@@ -213,6 +214,19 @@ describe('rotation', () => {
   });
 });
 
+/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
+const owners = new WeakMap<Captured, KeyStateReporter>();
+async function probe(provider: KekProvider, cap: Captured): Promise<KeyVersionInfo> {
+  let owner = owners.get(cap);
+  if (!owner) {
+    owner = new KeyStateReporter({ logger: cap.deps.logger, metrics: cap.metrics, role: cap.deps.role });
+    owners.set(cap, owner);
+  }
+  const info = await provider.currentVersion(sig());
+  owner.report(info);
+  return info;
+}
+
 describe('key states', () => {
   it('disabled: loud, metric, no wrap attempted, unwrap refused by the service', async () => {
     vault.createKey('dis');
@@ -221,7 +235,7 @@ describe('key states', () => {
     const wrapped = await provider.wrap(track(randomBytes(32)), good, sig());
     vault.setAttributes('dis', undefined, { enabled: false });
 
-    const info = await provider.currentVersion(sig());
+    const info = await probe(provider, cap);
     expect(info.state).toBe('disabled');
     expect(info.detail).toMatch(/disabled/);
     expect(
@@ -259,7 +273,7 @@ describe('key states', () => {
     const wrapped = await provider.wrap(dek, good, sig());
     vault.setAttributes('exp', undefined, { expiresOn: new Date(Date.now() - 60_000) });
 
-    const info = await provider.currentVersion(sig());
+    const info = await probe(provider, cap);
     expect(info.state).toBe('expired');
     expect(info.detail).toMatch(/expired on/);
     expect(
@@ -508,11 +522,11 @@ describe('log volume', () => {
     vault.createKey('quiet');
     const { provider, cap } = make({ keyName: 'quiet' });
     vault.setAttributes('quiet', undefined, { enabled: false });
-    for (let i = 0; i < 5; i++) expect((await provider.currentVersion(sig())).state).toBe('disabled');
+    for (let i = 0; i < 5; i++) expect((await probe(provider, cap)).state).toBe('disabled');
     const errors = () => cap.logs().filter((l) => l.level === 'error' && l.state === 'disabled').length;
     expect(errors()).toBe(1);
     vault.setAttributes('quiet', undefined, { enabled: true, expiresOn: new Date(Date.now() - 1000) });
-    await provider.currentVersion(sig());
+    await probe(provider, cap);
     expect(cap.logs().filter((l) => l.level === 'error' && l.state === 'expired')).toHaveLength(1);
   });
 });

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { timeoutSignal } from '../../src/deadline.js';
 import { PluginError } from '../../src/errors.js';
+import { KeyStateReporter } from '../../src/health/kek-state.js';
+import { createLogger } from '../../src/observability/logger.js';
 import type { KeyVersionInfo } from '../../src/kek/types.js';
 import { FakeGcpKms } from '../fakes/gcp-kms/server.js';
 import { TEST_KEY, providerFor, startFakeWithKey, type ProviderHandle } from '../fakes/gcp-kms/harness.js';
@@ -25,6 +27,23 @@ async function stateGauge(h: ProviderHandle): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const v of (await h.metrics.kekState.get()).values) out[String(v.labels.state)] = v.value;
   return out;
+}
+
+/** A probe as the rotation watcher runs it: the provider returns the state, the one owner reports it. */
+const owners = new WeakMap<ProviderHandle, KeyStateReporter>();
+async function probe(h: ProviderHandle): Promise<KeyVersionInfo> {
+  let owner = owners.get(h);
+  if (!owner) {
+    const logger = createLogger({
+      level: 'debug',
+      destination: { write: (l: string) => void h.logs.push(l) },
+    });
+    owner = new KeyStateReporter({ logger, metrics: h.metrics, role: 'primary' });
+    owners.set(h, owner);
+  }
+  const info = await h.provider.currentVersion(deadline());
+  owner.report(info);
+  return info;
 }
 
 let fake: FakeGcpKms;
@@ -253,11 +272,11 @@ describe('gcp provider: newest enabled version (rollback guard)', () => {
 describe('gcp provider: version states', () => {
   it('a disabled primary is reported loudly (state, detail, metric, error log) and not used', async () => {
     const h = await provider();
-    const enabled = await h.provider.currentVersion(deadline());
+    const enabled = await probe(h);
     expect((await stateGauge(h)).enabled).toBe(1);
 
     fake.disableVersion(TEST_KEY, 1);
-    const info = await h.provider.currentVersion(deadline());
+    const info = await probe(h);
     expect(info.state).toBe('disabled');
     expect(info.detail).toMatch(/DISABLED/);
     const gauge = await stateGauge(h);
@@ -281,10 +300,10 @@ describe('gcp provider: version states', () => {
 
   it('a destroy-scheduled primary is pending_deletion with the destruction time; its data no longer decrypts', async () => {
     const h = await provider();
-    const v1 = await h.provider.currentVersion(deadline());
+    const v1 = await probe(h);
     const w = await h.provider.wrap(randomBytes(32), v1, deadline());
     fake.scheduleDestroy(TEST_KEY, 1);
-    const info = await h.provider.currentVersion(deadline());
+    const info = await probe(h);
     expect(info.state).toBe('pending_deletion');
     expect(info.detail).toMatch(/scheduled for destruction at \d{4}-/);
     expect((await stateGauge(h)).pending_deletion).toBe(1);

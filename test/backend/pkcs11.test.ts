@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { pkcs11Schema, type Pkcs11ConfigInput } from '../../src/config/providers/pkcs11.js';
+import { KeyStateReporter } from '../../src/health/kek-state.js';
 import { createProvider, generateNextVersion } from '../../src/kek/pkcs11/index.js';
 import type { Pkcs11Module } from '../../src/kek/pkcs11/module.js';
 import type { Pkcs11Provider } from '../../src/kek/pkcs11/provider.js';
@@ -164,6 +165,8 @@ describeSoftHsm('pkcs11 provider on SoftHSM', () => {
     await expect(p.newestVersion(sig())).resolves.toBeUndefined();
     await withToken((m, s) => m.lib.C_DestroyObject(s, findKey(m, s, 'state-kek', 1)));
     const gone = await p.currentVersion(sig());
+    // The provider returns the state; the one key-state owner writes the metric (src/health/kek-state.ts).
+    new KeyStateReporter({ logger: logs.logger, metrics, role: 'primary' }).report(gone);
     expect(gone.state).toBe('destroyed');
     expect(gone.detail).toContain('state-kek');
     await expect(p.unwrap(w.wrapped, w.ref, sig())).rejects.toMatchObject({ kind: 'unknown_key' });

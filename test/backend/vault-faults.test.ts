@@ -3,6 +3,7 @@
  * within and past the caller's deadline.
  */
 import { randomBytes } from 'node:crypto';
+import { keyStateOf } from '../../src/kek/key-state.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
@@ -25,10 +26,10 @@ describe('vault faults', () => {
 
   test('sealed: loud, unavailable state and metric, calls fail unavailable; unsealing recovers', async () => {
     const p = await h.provider({}, { breaker: { cooldownMs: 100 } });
-    const v = await p.currentVersion(sig());
+    const v = await h.probe(p, sig());
     const w = await p.wrap(randomBytes(32), v, sig());
     h.fake.sealed = true;
-    const sealed = await p.currentVersion(sig());
+    const sealed = await h.probe(p, sig());
     expect(sealed).toMatchObject({ state: 'unavailable', detail: 'Vault is sealed', ref: v.ref });
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'unavailable' }),
@@ -36,8 +37,13 @@ describe('vault faults', () => {
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'enabled' }),
     ).toBe(0);
-    const loud = h.logs.records().find((r) => r.level === 'error' && r.state === 'unavailable');
-    expect(loud).toMatchObject({ detail: 'Vault is sealed', transitKey: p.key });
+    // The one key-state policy: unavailable (not a stop-writes state) is a warning, as in the watcher.
+    const loud = h.logs.records().find((r) => r.level === 'warn' && r.state === 'unavailable');
+    expect(loud).toMatchObject({
+      detail: 'Vault is sealed',
+      role: 'primary',
+      kek: `vault:${v.ref.key}@${v.ref.version}`,
+    });
     await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({
       kind: 'unavailable',
       message: expect.stringMatching(/sealed/),
@@ -45,7 +51,7 @@ describe('vault faults', () => {
     await expect(p.unwrap(w.wrapped, w.ref, sig())).rejects.toMatchObject({ kind: 'unavailable' });
     h.fake.sealed = false;
     await new Promise((r) => setTimeout(r, 150));
-    expect((await p.currentVersion(sig())).state).toBe('enabled');
+    expect((await h.probe(p, sig())).state).toBe('enabled');
     expect(
       await h.metric('kms_plugin_kek_state', { provider: 'vault', role: 'primary', state: 'enabled' }),
     ).toBe(1);
@@ -54,7 +60,14 @@ describe('vault faults', () => {
   test('sealed before the first probe: unavailable error and metric', async () => {
     h.fake.sealed = true;
     const p = await h.provider();
-    await expect(p.currentVersion(sig(1000))).rejects.toMatchObject({ kind: 'unavailable' });
+    const err = await p.currentVersion(sig(1000)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ kind: 'unavailable' });
+    // No version known yet: the error carries the state, and the owner reports it (as the watcher does).
+    expect(keyStateOf(err)).toBe('unavailable');
+    h.keyState.report({ ref: { provider: 'vault', key: p.key, version: '?' }, state: keyStateOf(err)! });
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'unavailable' })).toBe(1);
   });
 

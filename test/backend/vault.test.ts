@@ -158,18 +158,18 @@ describe('vault provider against the fake', () => {
     const p = await h.provider();
     await p.currentVersion(sig());
     h.fake.configureKey('kek', { deletionAllowed: true });
-    const pending = await p.currentVersion(sig());
+    const pending = await h.probe(p, sig());
     expect(pending.state).toBe('pending_deletion');
     expect(pending.detail).toMatch(/deletion_allowed/);
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'pending_deletion' })).toBe(1);
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'enabled' })).toBe(0);
     h.fake.deleteKey('kek');
-    const gone = await p.currentVersion(sig());
+    const gone = await h.probe(p, sig());
     expect(gone.state).toBe('destroyed');
     expect(await h.metric('kms_plugin_kek_state', { provider: 'vault', state: 'destroyed' })).toBe(1);
     const errors = h.logs
       .records()
-      .filter((r) => r.level === 'error' && String(r.msg).includes('Transit key is'));
+      .filter((r) => r.level === 'error' && String(r.msg).includes('SCHEDULED FOR DELETION OR DESTROYED'));
     expect(errors.map((r) => r.state)).toEqual(['pending_deletion', 'destroyed']);
     await expect(p.wrap(randomBytes(32), gone, sig())).rejects.toMatchObject({ kind: 'key_disabled' });
   });

@@ -34,14 +34,7 @@ import {
   UnknownKeyError,
   isAbortError,
 } from '../errors.js';
-import {
-  KEY_STATES,
-  type KekProvider,
-  type KekRef,
-  type KeyState,
-  type KeyVersionInfo,
-  type WrapResult,
-} from '../types.js';
+import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { raceAbort } from '../../deadline.js';
 import { classifyAwsError } from './errors.js';
 import type { KeyIdentifier } from '../../config/providers/aws-identifiers.js';
@@ -76,7 +69,6 @@ export class AwsKmsProvider implements KekProvider {
   /** key ARN → material id → ordinal, for materials named by DescribeKey's CurrentKeyMaterialId. */
   private readonly materialOrdinals = new Map<string, Map<string, number>>();
   private account: string | undefined;
-  private lastState: KeyState | undefined;
   private closed = false;
   private readonly optional: OptionalCalls;
 
@@ -168,7 +160,6 @@ export class AwsKmsProvider implements KekProvider {
         ctx: this.ctxFp,
       }),
     };
-    this.reportState(mapped.state, mapped.detail, ref);
     updateTtl(this.o.metrics, this.o.credentials.expiration());
     return { ref, state: mapped.state, ...(mapped.detail ? { detail: mapped.detail } : {}), ordinal };
   }
@@ -192,24 +183,6 @@ export class AwsKmsProvider implements KekProvider {
       seen.size === 0 ? created.getTime() : Math.max(Date.now(), Math.max(...seen.values()) + 1);
     seen.set(materialId, ordinal);
     return ordinal;
-  }
-
-  private reportState(state: KeyState, detail: string | undefined, ref: KekRef): void {
-    for (const s of KEY_STATES) {
-      this.o.metrics.kekState.set({ provider: 'aws', role: this.o.role, state: s }, s === state ? 1 : 0);
-    }
-    const fields = { provider: 'aws', role: this.o.role, keyArn: ref.key, keyState: state };
-    if (state === 'pending_deletion') {
-      this.o.logger.error(
-        { ...fields, detail },
-        'AWS KMS KEK IS SCHEDULED FOR DELETION: data encrypted under it will be lost',
-      );
-    } else if (state !== 'enabled') {
-      this.o.logger.error({ ...fields, detail }, 'AWS KMS KEK is not usable');
-    } else if (this.lastState !== undefined && this.lastState !== 'enabled') {
-      this.o.logger.info(fields, 'AWS KMS KEK is enabled again');
-    }
-    this.lastState = state;
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {

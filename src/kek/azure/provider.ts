@@ -32,7 +32,6 @@ import {
 } from '../errors.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
 import {
-  KEY_STATES,
   type KekProvider,
   type KekRef,
   type KeyState,
@@ -52,8 +51,6 @@ const VERSION_RE = /^[0-9A-Za-z]{1,64}$/;
 const MAX_CRYPTO_CLIENTS = 32;
 /** Warn this long before a version expires. */
 const EXPIRY_WARNING_MS = 7 * 86_400_000;
-/** While a version stays unusable, repeat the error log this often. */
-const REPEAT_ERROR_MS = 10 * 60_000;
 
 export interface AzureProviderOptions {
   /** Use this credential instead of building one from config (tests, embedding). */
@@ -83,9 +80,7 @@ export class AzureKekProvider implements KekProvider {
   private readonly now: () => Date;
   private readonly crypto = new Map<string, CryptographyClient>();
   private readonly known = new Map<string, VersionFacts>();
-  private lastState?: KeyState;
   private lastVersion?: string;
-  private lastErrorAt = 0;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -159,11 +154,7 @@ export class AzureKekProvider implements KekProvider {
       if (kind === 'key_disabled' && last) {
         // Some vaults refuse even a GET of a disabled key: report the version we know as disabled.
         facts = { ...last, enabled: false };
-        this.report(
-          facts,
-          'disabled',
-          `key version ${facts.version} is disabled in Key Vault (${(err as Error).message})`,
-        );
+        this.notice(facts, 'disabled');
         return {
           ref: this.refOf(facts),
           state: 'disabled',
@@ -184,7 +175,7 @@ export class AzureKekProvider implements KekProvider {
     }
     this.checkKeyType(facts);
     const verdict = stateOf(facts, this.now());
-    this.report(facts, verdict.state, verdict.detail);
+    this.notice(facts, verdict.state);
     return {
       ref: this.refOf(facts),
       state: verdict.state,
@@ -208,7 +199,7 @@ export class AzureKekProvider implements KekProvider {
     const facts = this.known.get(ref.version) ?? (await this.fetchFacts(ref.version, signal));
     const verdict = stateOf(facts, this.now());
     if (verdict.state !== 'enabled') {
-      this.report(facts, verdict.state, verdict.detail);
+      this.notice(facts, verdict.state);
       throw new KeyDisabledError(
         `azure: refusing to wrap with ${this.resource} version ${ref.version}: ${verdict.state} (${verdict.detail ?? ''})`,
       );
@@ -435,35 +426,15 @@ export class AzureKekProvider implements KekProvider {
     return client;
   }
 
-  /** Metric, and loud logs on anything but a healthy enabled version. */
-  private report(f: VersionFacts, state: KeyState, detail: string | undefined): void {
-    for (const s of KEY_STATES)
-      this.deps.metrics.kekState.set(
-        { provider: 'azure', role: this.deps.role, state: s },
-        s === state ? 1 : 0,
-      );
+  /**
+   * Version and vault advice only: the key state itself goes to the one key-state owner
+   * (src/health/kek-state.ts) through the KeyVersionInfo this provider returns.
+   */
+  private notice(f: VersionFacts, state: KeyState): void {
     const ctx = { resource: this.resource, version: f.version, state };
-    if (state !== 'enabled') {
-      // Loud on every change, then again every REPEAT_ERROR_MS while it lasts (probes run every minute).
-      const nowMs = this.now().getTime();
-      if (
-        state !== this.lastState ||
-        f.version !== this.lastVersion ||
-        nowMs - this.lastErrorAt >= REPEAT_ERROR_MS
-      ) {
-        this.lastErrorAt = nowMs;
-        this.logger.error(
-          { ...ctx, detail },
-          'azure KEK version is not usable for new DEKs; Status reports it and no new DEK is wrapped',
-        );
-      }
-    } else if (this.lastState !== undefined && this.lastState !== 'enabled') {
-      this.logger.warn(ctx, 'azure KEK version usable again');
-    }
     if (this.lastVersion !== undefined && this.lastVersion !== f.version) {
       this.logger.info({ ...ctx, previous: this.lastVersion }, 'azure key has a new current version');
     }
-    this.lastState = state;
     this.lastVersion = f.version;
     const now = this.now().getTime();
     if (state === 'enabled' && f.expiresOn && f.expiresOn.getTime() - now < EXPIRY_WARNING_MS) {

@@ -18,7 +18,6 @@ import { KeyDisabledError, PluginError, UnknownKeyError, abortReasonToError } fr
 import { RemoteCaller, type RemoteCallerOptions } from '../remote.js';
 import { remainingMs } from '../../deadline.js';
 import {
-  KEY_STATES,
   type KekProvider,
   type KekRef,
   type KeyVersionInfo,
@@ -48,7 +47,6 @@ export class GcpKekProvider implements KekProvider {
   private readonly aadFp: string;
   private readonly caller: RemoteCaller;
   private readonly optional: OptionalCalls;
-  private lastLogged?: { version: string; state: string };
 
   constructor(
     private readonly config: GcpConfig,
@@ -79,8 +77,7 @@ export class GcpKekProvider implements KekProvider {
 
   async currentVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
     const key = await this.call('getCryptoKey', signal, (opts) => this.api.getCryptoKey(this.keyName, opts));
-    const { primary, ...info } = primaryVersionInfo(this.keyName, key, this.aadFp);
-    this.report(info, String(primary.protectionLevel ?? 'PROTECTION_LEVEL_UNSPECIFIED'));
+    const { primary: _primary, ...info } = primaryVersionInfo(this.keyName, key, this.aadFp);
     return info;
   }
 
@@ -212,33 +209,6 @@ export class GcpKekProvider implements KekProvider {
         throw err instanceof PluginError ? err : classifyGcpError(err, operation, this.keyName);
       }
     });
-  }
-
-  private report(info: KeyVersionInfo, protectionLevel: string): void {
-    const { metrics, logger, role } = this.deps;
-    for (const s of KEY_STATES)
-      metrics.kekState.set({ provider: 'gcp', role, state: s }, s === info.state ? 1 : 0);
-    const fields = {
-      provider: 'gcp',
-      role,
-      cryptoKey: this.keyName,
-      version: info.ref.version,
-      versionCreated: info.ref.unique,
-      state: info.state,
-      protectionLevel,
-    };
-    if (info.state !== 'enabled') {
-      // Loud on every observation: new DEKs stop and, for states meaning the key is going away,
-      // the apiserver will be told to stop writing.
-      logger.error({ ...fields, detail: info.detail }, 'gcp KEK primary version is not usable');
-    } else if (
-      !this.lastLogged ||
-      this.lastLogged.version !== info.ref.version ||
-      this.lastLogged.state !== info.state
-    ) {
-      logger.info(fields, 'gcp KEK primary version');
-    }
-    this.lastLogged = { version: info.ref.version, state: info.state };
   }
 }
 

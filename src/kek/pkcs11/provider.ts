@@ -18,18 +18,12 @@ import {
   UnknownKeyError,
   asPluginError,
 } from '../errors.js';
+import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
-import {
-  KEY_STATES,
-  type KekProvider,
-  type KekRef,
-  type KeyState,
-  type KeyVersionInfo,
-  type WrapResult,
-} from '../types.js';
+import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { classifyPkcs11Error, staleHandle, type Pkcs11Operation } from './errors.js';
 import { disabledReason, findVersion, listVersions, type KeyObject } from './keys.js';
-import { chooseScheme, schemeName, schemeOf, unwrapDek, wrapDek, type Scheme } from './mechanism.js';
+import { chooseScheme, schemeOf, unwrapDek, wrapDek, type Scheme } from './mechanism.js';
 import type { Pkcs11Module } from './module.js';
 import { SessionPool } from './session.js';
 
@@ -63,7 +57,6 @@ export class Pkcs11Provider implements KekProvider {
   private cacheGeneration = -1;
   private scheme: Scheme | undefined;
   private last: KeyVersionInfo | undefined;
-  private reportedState: string | undefined;
   private warned = new Set<string>();
 
   constructor(
@@ -99,7 +92,7 @@ export class Pkcs11Provider implements KekProvider {
 
   async currentVersion(signal: AbortSignal): Promise<KeyVersionInfo> {
     const all = await this.versions(signal);
-    return this.report(all.current);
+    return all.current;
   }
 
   async newestVersion(signal: AbortSignal): Promise<KeyVersionInfo | undefined> {
@@ -185,8 +178,8 @@ export class Pkcs11Provider implements KekProvider {
         const detail = `the token is not answering: ${e.message}`;
         if (this.last)
           return { current: { ...this.last, state: 'unavailable', detail }, newestEnabled: undefined };
-        this.setStateMetric('unavailable');
-        this.logTransition('unavailable', detail, undefined);
+        // No version known yet: the error carries the state to the key-state owner.
+        throw withKeyState(e, 'unavailable');
       }
       throw e;
     }
@@ -266,34 +259,6 @@ export class Pkcs11Provider implements KekProvider {
     if (this.warned.has(id)) return;
     this.warned.add(id);
     this.logger.warn({ provider: PROVIDER, role: this.role, kekName: this.key }, `pkcs11: ${msg}`);
-  }
-
-  private report(info: KeyVersionInfo): KeyVersionInfo {
-    this.setStateMetric(info.state);
-    this.logTransition(info.state, info.detail, info);
-    return info;
-  }
-
-  private setStateMetric(state: KeyState): void {
-    for (const s of KEY_STATES)
-      this.metrics.kekState.set({ provider: PROVIDER, role: this.role, state: s }, s === state ? 1 : 0);
-  }
-
-  private logTransition(state: KeyState, detail: string | undefined, info: KeyVersionInfo | undefined): void {
-    const marker = `${state}|${info?.ref.version ?? ''}|${detail ?? ''}`;
-    if (marker === this.reportedState) return;
-    this.reportedState = marker;
-    const fields = {
-      provider: PROVIDER,
-      role: this.role,
-      kekName: this.key,
-      version: info?.ref.version,
-      state,
-      detail,
-      mechanism: this.scheme ? schemeName(this.scheme) : undefined,
-    };
-    if (state === 'enabled') this.logger.info(fields, 'pkcs11 KEK version usable');
-    else this.logger.error(fields, `pkcs11 KEK is ${state}: new DEKs cannot be wrapped`);
   }
 }
 

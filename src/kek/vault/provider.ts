@@ -23,15 +23,9 @@ import {
   UnknownKeyError,
   asPluginError,
 } from '../errors.js';
+import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
-import {
-  KEY_STATES,
-  type KekProvider,
-  type KekRef,
-  type KeyState,
-  type KeyVersionInfo,
-  type WrapResult,
-} from '../types.js';
+import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { VaultAuth, type VaultAuthOptions } from './auth.js';
 import {
   VaultKeyNotFoundError,
@@ -72,7 +66,6 @@ export class VaultProvider implements KekProvider {
   private readonly role: string;
   private meta: TransitKeyMeta | undefined;
   private last: KeyVersionInfo | undefined;
-  private reportedState: string | undefined;
 
   constructor(
     private readonly config: VaultConfig,
@@ -123,17 +116,17 @@ export class VaultProvider implements KekProvider {
       const e = asPluginError(err);
       const last = this.last;
       if (e instanceof VaultKeyNotFoundError && last) {
-        return this.report({
+        return {
           ...last,
           state: 'destroyed',
           detail: `the Transit key ${this.config.keyName} no longer exists in Vault (deleted?)`,
-        });
+        };
       }
       if (e.kind === 'unavailable') {
         const detail = unavailableDetail(e);
-        if (last) return this.report({ ...last, state: 'unavailable', detail });
-        this.setStateMetric('unavailable');
-        this.logTransition('unavailable', detail, undefined);
+        if (last) return { ...last, state: 'unavailable', detail };
+        // No version known yet: the error carries the state to the key-state owner.
+        throw withKeyState(e, 'unavailable');
       }
       throw e;
     }
@@ -146,7 +139,7 @@ export class VaultProvider implements KekProvider {
     if (cur.detail) info.detail = cur.detail;
     this.meta = meta;
     this.last = info;
-    return this.report(info);
+    return info;
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
@@ -256,38 +249,6 @@ export class VaultProvider implements KekProvider {
         throw classifyVaultError(err, op, what);
       }
     });
-  }
-
-  private report(info: KeyVersionInfo): KeyVersionInfo {
-    this.setStateMetric(info.state);
-    this.logTransition(info.state, info.detail, info);
-    return info;
-  }
-
-  private setStateMetric(state: KeyState): void {
-    for (const s of KEY_STATES)
-      this.metrics.kekState.set({ provider: PROVIDER, role: this.role, state: s }, s === state ? 1 : 0);
-  }
-
-  private logTransition(state: KeyState, detail: string | undefined, info: KeyVersionInfo | undefined): void {
-    const marker = `${state}|${info?.ref.version ?? ''}|${detail ?? ''}`;
-    if (marker === this.reportedState) return;
-    const first = this.reportedState === undefined;
-    this.reportedState = marker;
-    const fields = {
-      provider: PROVIDER,
-      role: this.role,
-      transitKey: this.key,
-      version: info?.ref.version,
-      state,
-      detail,
-    };
-    if (state === 'enabled') {
-      if (!first) this.logger.info(fields, 'vault Transit key version usable');
-      else this.logger.info(fields, 'vault Transit key resolved');
-    } else {
-      this.logger.error(fields, `vault Transit key is ${state}: new DEKs cannot be wrapped`);
-    }
   }
 }
 

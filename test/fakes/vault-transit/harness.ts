@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vaultSchema, type VaultConfigInput } from '../../../src/config/providers/vault.js';
+import { KeyStateReporter } from '../../../src/health/kek-state.js';
+import type { KekProvider, KeyVersionInfo } from '../../../src/kek/types.js';
 import { createProvider } from '../../../src/kek/vault/index.js';
 import type { VaultProvider, VaultProviderOptions } from '../../../src/kek/vault/provider.js';
 import { createLogger, type Logger } from '../../../src/observability/logger.js';
@@ -30,6 +32,12 @@ export class VaultHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'vault-test-'));
   readonly logs = captureLogger();
   readonly metrics = new Metrics({ processMetrics: false });
+  /** The one key-state owner (metric and log line), as the rotation watcher holds it. */
+  readonly keyState = new KeyStateReporter({
+    logger: this.logs.logger,
+    metrics: this.metrics,
+    role: 'primary',
+  });
   readonly fake: FakeVault;
   url = '';
   private readonly providers: VaultProvider[] = [];
@@ -73,6 +81,13 @@ export class VaultHarness {
   }
 
   /** Value of a metric series, or undefined. */
+  /** A probe as the rotation watcher runs it: the provider returns the state, the owner reports it. */
+  async probe(p: KekProvider, signal: AbortSignal): Promise<KeyVersionInfo> {
+    const info = await p.currentVersion(signal);
+    this.keyState.report(info);
+    return info;
+  }
+
   async metric(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
     const m = (await this.metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
     const v = m?.values.find((val) =>

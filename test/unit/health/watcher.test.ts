@@ -14,7 +14,8 @@ import { renderChecks } from '../../../src/health/http-format.js';
 import { KekWatcher, sameVersion, type ProbeSettings } from '../../../src/health/watcher.js';
 import type { KekProvider, KekRef, KeyState, KeyVersionInfo, WrapResult } from '../../../src/kek/types.js';
 import { Metrics } from '../../../src/observability/metrics.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger.js';
+import { REPEAT_BAD_STATE_MS } from '../../../src/health/kek-state.js';
 
 /** A controllable KEK: versions, primary, state, failures. */
 class FakeKek implements KekProvider {
@@ -114,6 +115,7 @@ function setup(
     dekMaxUses?: number;
     dekMaxAgeMs?: number;
     statusVersion?: 'v2' | 'v2beta1';
+    logger?: Logger;
   } = {},
 ) {
   const clock = { t: 1_000_000 };
@@ -144,7 +146,7 @@ function setup(
       ...opts.probe,
     },
     statusVersion: opts.statusVersion ?? 'v2',
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     metrics,
     now,
     random: () => 0.5,
@@ -491,6 +493,53 @@ describe('key state', () => {
       expect(await metricValue(metrics, 'kms_plugin_kek_state', { state: 'enabled' })).toBe(1);
     },
   );
+
+  it('key-state lines come from the one owner: one per change, again at most every REPEAT_BAD_STATE_MS, info on recovery (issue 14.1)', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
+    const { kek, watcher, clock, metrics } = setup({ logger });
+    const stateLines = (): Array<Record<string, unknown>> =>
+      lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.state !== undefined);
+    await watcher.probeNow();
+    expect(stateLines()).toEqual([
+      expect.objectContaining({ level: 'info', msg: 'KEK enabled', role: 'primary' }),
+    ]);
+    kek.state = 'disabled';
+    for (let i = 0; i < 5; i++) {
+      await watcher.probeNow();
+      clock.t += 60_000;
+    }
+    expect(stateLines().filter((r) => r.level === 'error')).toHaveLength(1);
+    clock.t += REPEAT_BAD_STATE_MS;
+    await watcher.probeNow();
+    expect(stateLines().filter((r) => r.level === 'error')).toHaveLength(2);
+    kek.state = 'enabled';
+    await watcher.probeNow();
+    await watcher.probeNow();
+    expect(stateLines().at(-1)).toMatchObject({
+      level: 'info',
+      state: 'enabled',
+      msg: 'KEK enabled again (was disabled)',
+    });
+    expect(stateLines()).toHaveLength(4);
+    expect(await metricValue(metrics, 'kms_plugin_kek_state', { state: 'enabled', role: 'primary' })).toBe(1);
+  });
+
+  it('an error marked unavailable before the first data key (Vault sealed, token silent) sets the metric; Status stays not ready', async () => {
+    const { kek, watcher, metrics } = setup();
+    kek.failWith = withKeyState(new UnavailableError('Vault is sealed'), 'unavailable');
+    await watcher.probeNow();
+    expect(
+      await metricValue(metrics, 'kms_plugin_kek_state', { state: 'unavailable', role: 'primary' }),
+    ).toBe(1);
+    const s = watcher.status();
+    expect(s.ok).toBe(false);
+    if (!s.ok) expect(s.error.kind).toBe('unavailable');
+    kek.failWith = undefined;
+    await watcher.probeNow();
+    expect(watcher.status().ok).toBe(true);
+    expect(await metricValue(metrics, 'kms_plugin_kek_state', { state: 'enabled', role: 'primary' })).toBe(1);
+  });
 
   it('a transient probe error (not a key state) keeps Status ok and Encrypt working', async () => {
     const { kek, watcher, envelope } = setup();

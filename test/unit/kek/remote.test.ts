@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { deadlineOf, deadlineSignal, timeoutSignal } from '../../../src/deadline.js';
 import {
+  CircuitOpenError,
   InternalError,
   PermissionDeniedError,
   PluginError,
@@ -8,6 +9,8 @@ import {
   UnavailableError,
   InvalidInputError,
 } from '../../../src/errors.js';
+import { mapError } from '../../../src/server/errors.js';
+import { status } from '@grpc/grpc-js';
 import { RemoteCaller, Semaphore, type RemoteCallerOptions } from '../../../src/kek/remote.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { silentLogger } from '../../../src/observability/logger.js';
@@ -243,6 +246,10 @@ describe('RemoteCaller circuit breaker', () => {
       }),
     );
     expect(fast.kind).toBe('unavailable');
+    expect(fast).toBeInstanceOf(CircuitOpenError);
+    expect(fast).toBeInstanceOf(UnavailableError);
+    expect((fast as CircuitOpenError).circuit).toBe('open');
+    expect(mapError(fast).code).toBe(status.UNAVAILABLE); // the one error table, as before
     expect(fast.message).toMatch(/circuit open/);
     expect(fast.retryable).toBe(false);
     expect(attempts).toBe(3);
@@ -257,6 +264,8 @@ describe('RemoteCaller circuit breaker', () => {
       return 'probe-ok';
     });
     const concurrent = await errorOf(rc.call('wrap', never(), async () => 2));
+    expect(concurrent).toBeInstanceOf(CircuitOpenError);
+    expect((concurrent as CircuitOpenError).circuit).toBe('half_open');
     expect(concurrent.message).toMatch(/half-open/);
     release();
     expect(await probe).toBe('probe-ok');
@@ -264,6 +273,33 @@ describe('RemoteCaller circuit breaker', () => {
     expect(await sample(metrics, 'kms_plugin_remote_circuit_open', { provider: 'fake' })).toBe(0);
     // Closed again.
     expect(await rc.call('wrap', never(), async () => 'ok')).toBe('ok');
+  });
+
+  it("recognises its own refusals by type, not by text: a KMS message that says 'circuit ' still counts", async () => {
+    const { rc } = caller({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, cooldownMs: 10_000 },
+    });
+    // A remote KMS whose own front end says "circuit": a real failure, so it opens the breaker.
+    const upstream = async (): Promise<number> => {
+      throw new UnavailableError('upstream circuit breaker tripped (503)');
+    };
+    await errorOf(rc.call('wrap', never(), upstream));
+    await errorOf(rc.call('wrap', never(), upstream));
+    expect(await errorOf(rc.call('wrap', never(), async () => 1))).toBeInstanceOf(CircuitOpenError);
+    // A breaker refusal from a nested caller (e.g. Vault's login caller inside a transit attempt)
+    // is not a new failure of this caller: it does not open it.
+    const outer = caller({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 1, cooldownMs: 10_000 },
+    }).rc;
+    const nested = await errorOf(
+      outer.call('wrap', never(), async () => {
+        throw new CircuitOpenError('vault login: circuit open', 'open');
+      }),
+    );
+    expect(nested).toBeInstanceOf(CircuitOpenError);
+    expect(await outer.call('wrap', never(), async () => 'still closed')).toBe('still closed');
   });
 
   it('a failed half-open call re-opens the circuit', async () => {
