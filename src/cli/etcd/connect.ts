@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Etcd3, type IRangeResponse } from 'etcd3';
+// Type-only: the etcd3 client (and the gRPC/protobuf loaders it pulls in) is imported when a
+// command connects, so `serve` and every other command never load it.
+import type { IRangeResponse } from 'etcd3';
 import { ConfigError, InvalidInputError, UnavailableError } from '../../errors.js';
 
 export interface EtcdOptions {
@@ -132,6 +134,7 @@ export async function connectEtcd(options: EtcdOptions): Promise<EtcdConnection>
     );
   const timeoutMs = options.timeoutMs ?? 30_000;
   const noRetry = { execute: <T>(fn: () => Promise<T> | T) => Promise.resolve(fn()) };
+  const { Etcd3 } = await import('etcd3');
   const client = new Etcd3({
     hosts: options.endpoints,
     ...(ca || cert
