@@ -226,6 +226,8 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   for (const op of ops) {
     for (const c of concs) {
+      // --repeats 0 (the real-cadence phase alone): no load cells, so no load rows or targets.
+      if (!runs.some((x) => x.op === op && x.c === c)) continue;
       const a = cell('ours', op, c);
       const b = cell('go', op, c);
       const r = { op, c, ours: a, go: b, ratio: a.ops_per_s / b.ops_per_s, p99_ratio: a.p99_us / b.p99_us };
