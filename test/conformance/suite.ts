@@ -7,7 +7,9 @@
  * in-process plugin with an empty cache) on its own endpoint, configured with `opts.statusVersion`.
  * Contract checks covered: 11, 12, 15–18, 21–27, 33, 34 (both DEK-source types), 35.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { describe, expect, it, afterAll } from '@jest/globals';
 import type { status as GrpcStatus } from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -79,6 +81,23 @@ export function pluginStarter(
   };
 }
 
+const KMSV2PROBE = process.env.KMSV2PROBE ?? '/opt/kmsv2probe/bin/kmsv2probe';
+
+/** kmsv2probe's --socket: a filesystem path, or `@name` for an abstract socket. */
+function socketArg(endpoint: string): string {
+  const m = /^unix:\/\/(\/.*)$/.exec(endpoint);
+  if (!m) throw new Error(`not a unix:// endpoint: ${endpoint}`);
+  return m[1].startsWith('/@') ? m[1].slice(1) : m[1];
+}
+
+function runKmsv2probe(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(KMSV2PROBE, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
 export function defineApiserverConformance(target: ConformanceTarget): void {
   const profiles = target.profiles ?? ['p129', 'p127'];
   const running: RunningPlugin[] = [];
@@ -89,6 +108,17 @@ export function defineApiserverConformance(target: ConformanceTarget): void {
   };
   afterAll(async () => {
     await Promise.allSettled(running.map((p) => p.stop()));
+  });
+
+  describe(`kmsv2probe, the independent Go client (${target.name})`, () => {
+    // .ci/run builds the probe; in CI a missing binary fails here instead of skipping silently.
+    const available = existsSync(KMSV2PROBE) || process.env.CI === 'true';
+    (available ? it : it.skip)('conformance: 29 passed, 0 failed', async () => {
+      const p = await start('v2');
+      const r = await runKmsv2probe(['conformance', '--socket', socketArg(p.endpoint)]);
+      expect(r.out.trim().split('\n').pop()).toBe('conformance: 29 passed, 0 failed');
+      expect(r.code).toBe(0);
+    });
   });
 
   describe(`apiserver emulation (${target.name})`, () => {
