@@ -50,7 +50,11 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     classify: (err) => classifyAwsError(err, 'aws'),
     metrics: deps.metrics,
     logger: deps.logger,
-    retry: { maxAttempts: config.maxAttempts, attemptTimeoutMs: config.attemptTimeout },
+    retry: {
+      maxAttempts: config.maxAttempts,
+      attemptTimeoutMs: config.attemptTimeout,
+      defaultDeadlineMs: config.timeout,
+    },
     concurrency: config.concurrency,
   });
   const where = config.endpoint ? ` via ${config.endpoint}` : config.fips ? ' (FIPS endpoint)' : '';

@@ -130,8 +130,14 @@ export class AzureKekProvider implements KekProvider {
       logger: this.logger,
       // RemoteCaller caps each attempt (attemptTimeout, default the time left) and waits out a
       // Retry-After only when it fits before the deadline.
-      retry: { attemptTimeoutMs: cfg.attemptTimeout, ...options.retry },
+      retry: {
+        attemptTimeoutMs: cfg.attemptTimeout,
+        maxAttempts: cfg.maxAttempts,
+        defaultDeadlineMs: cfg.timeout,
+        ...options.retry,
+      },
       breaker: options.breaker,
+      concurrency: cfg.concurrency,
     });
     const pin = cfg.keyVersion ? ` pinned to version ${cfg.keyVersion}` : ' (following the current version)';
     this.description = `${this.resource}${pin}`;

@@ -68,6 +68,7 @@ export class GcpKekProvider implements KekProvider {
       retry: {
         maxAttempts: config.maxAttempts,
         attemptTimeoutMs: config.attemptTimeout,
+        defaultDeadlineMs: config.timeout,
         ...options.caller?.retry,
       },
       // Attempts classify their own errors (see call()); this is only the fallback.

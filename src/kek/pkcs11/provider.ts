@@ -74,7 +74,7 @@ export class Pkcs11Provider implements KekProvider {
       tokenLabel: config.tokenLabel,
       slot: config.slot,
       pinFile: config.pinFile,
-      size: config.sessions,
+      size: config.concurrency,
       logger: deps.logger,
       metrics: deps.metrics,
     });
@@ -83,9 +83,14 @@ export class Pkcs11Provider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
+      retry: {
+        attemptTimeoutMs: config.attemptTimeout,
+        maxAttempts: config.maxAttempts,
+        defaultDeadlineMs: config.timeout,
+        ...options.retry,
+      },
       breaker: options.breaker,
-      concurrency: config.sessions,
+      concurrency: config.concurrency,
       classify: (err) => classifyPkcs11Error(err, 'read_key', `pkcs11 ${this.key}`),
     });
   }

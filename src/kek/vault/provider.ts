@@ -86,12 +86,17 @@ export class VaultProvider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
+      retry: {
+        attemptTimeoutMs: config.attemptTimeout,
+        maxAttempts: config.maxAttempts,
+        defaultDeadlineMs: config.timeout,
+        ...options.retry,
+      },
       breaker: options.breaker,
     };
     this.caller = new RemoteCaller({
       ...common,
-      concurrency: options.concurrency,
+      concurrency: options.concurrency ?? config.concurrency,
       classify: (err) => classifyVaultError(err, 'read_key', `vault ${this.key}`),
     });
     // Logins and renewals get their own caller: a login inside a transit attempt must not wait for
