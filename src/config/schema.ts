@@ -43,6 +43,10 @@ const listenPattern = /^unix:\/\/\/(@[^/\0]+|[^@\0][^\0]*)$/;
 
 export const configSchema = z
   .strictObject({
+    /** Which provider wraps new DEKs. */
+    provider: providerEnum
+      .default('local')
+      .meta({ flag: { arg: 'NAME', help: `KEK provider: ${PROVIDERS.join('|')}` } }),
     /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; upstream 1.27/1.28 may reject a filesystem socket, the abstract socket works on every version). */
     listen: z
       .string()
@@ -143,10 +147,6 @@ export const configSchema = z
         stableObservations: 2,
         healthGrace: 300_000,
       }),
-    /** Which provider wraps new DEKs. */
-    provider: providerEnum
-      .default('local')
-      .meta({ flag: { arg: 'NAME', help: `KEK provider: ${PROVIDERS.join('|')}` } }),
     ...providerSections,
     /** Further KEKs used only to unwrap older DEKs (migrations between keys or clouds). */
     decryptOnly: z.array(kekSelection).default([]),
