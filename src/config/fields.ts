@@ -153,7 +153,7 @@ export function remoteCallFields(
       .default(4)
       .meta({
         description:
-          "Attempts per operation, including the first, inside the caller's deadline (only throttling and transient failures are retried). Same name for every provider.",
+          "Attempts per operation, including the first. Only throttling and transient failures (5xx, timeouts, connection failures) are retried, with jittered back-off, and only while a retry still fits in the caller's deadline. Same name for every provider.",
         flag: { arg: 'N', help: `attempts per ${o.service} operation inside the deadline (default 4)` },
       }),
     concurrency: int(`${provider}.concurrency`, 1, o.concurrency.max)
@@ -161,7 +161,7 @@ export function remoteCallFields(
       .meta({
         description:
           o.concurrency.help ??
-          `Concurrent calls to ${o.service}; more wait in line, within their own deadlines. Same name for every provider.`,
+          `${o.service} calls in flight at once; more wait in line within their own deadlines (a cold-start burst queues instead of tripping throttling). Same name for every provider.`,
         flag: { arg: 'N', help: `concurrent ${o.service} calls (default ${o.concurrency.default})` },
       }),
   };

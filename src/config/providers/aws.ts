@@ -101,43 +101,53 @@ const encryptionContextField = z
 
 export const awsSchema = z
   .strictObject({
-    /** The KMS key: key ARN, key id, alias (alias/NAME) or alias ARN. A key ARN is the most robust choice. */
+    /**
+     * The key: key ARN, key id (UUID or `mrk-…`), alias (`alias/NAME`) or alias ARN. A key ARN is the
+     * most robust choice. `alias/aws/*` (AWS managed keys) is refused: only AWS services can use those.
+     */
     keyId: nonEmpty(`aws.keyId (${KEY_ID_FORMS})`).meta({
       flag: { arg: 'KEY', help: 'key ARN, key id, alias/NAME or alias ARN' },
     }),
-    /** Region of the key. Optional when keyId is an ARN (which carries its region). */
+    /** Region of the key. Default: the ARN's region. Required when `keyId` is not an ARN; must match the ARN's region when both are given. */
     region: z
       .string()
       .trim()
       .optional()
       .meta({ flag: { arg: 'REGION', help: 'region (optional when the key is an ARN)' } }),
-    /** Endpoint override, e.g. a VPC interface endpoint (https://vpce-....kms.REGION.vpce.amazonaws.com). */
+    /**
+     * Endpoint override (default: the regional endpoint), e.g. a VPC interface endpoint
+     * `https://vpce-0abc….kms.eu-west-1.vpce.amazonaws.com`. Must be `https://` (plain `http://` only
+     * to 127.0.0.1/localhost, for tests), without a path.
+     */
     endpoint: endpointField('aws.endpoint')
       .optional()
       .meta({ flag: { arg: 'URL', help: 'KMS endpoint override (VPC endpoint)' } }),
-    /** Use the region's FIPS 140 endpoint (kms-fips.REGION.amazonaws.com). */
+    /** Use the region's FIPS 140 endpoint (`kms-fips.REGION.amazonaws.com`). Cannot be combined with `endpoint` (put the FIPS URL there instead). */
     fips: bool.default(false).meta({ flag: { help: 'use the FIPS endpoint' } }),
-    /** Shared-config profile for the default credential chain (otherwise AWS_PROFILE or "default"). */
+    /** Shared-config profile for the default credential chain (default: `AWS_PROFILE` or `default`). */
     profile: z
       .string()
       .trim()
       .min(1)
       .optional()
       .meta({ flag: { arg: 'NAME', help: 'shared-config profile' } }),
-    /** IAM role to assume (sts:AssumeRole) on top of the default credential chain. */
+    /**
+     * IAM role to assume (`sts:AssumeRole`) with the default-chain credentials, e.g. a role in the
+     * key's account. Credentials are refreshed 5 minutes before they expire.
+     */
     roleArn: z
       .string()
       .trim()
       .optional()
       .meta({ flag: { arg: 'ARN', help: 'IAM role to assume' } }),
-    /** Session name for roleArn (shows up in CloudTrail). */
+    /** Session name for `roleArn` (visible in CloudTrail). */
     roleSessionName: z
       .string()
       .trim()
       .regex(/^[\w+=,.@-]{2,64}$/, { message: 'expected 2-64 characters from letters, digits and +=,.@_-' })
       .default('k8s-kms-plugin')
       .meta({ flag: { arg: 'NAME', help: 'session name for --aws-role-arn' } }),
-    /** External id required by the role's trust policy, if any. */
+    /** External id the role's trust policy requires. Only with `roleArn`. */
     externalId: z
       .string()
       .trim()
@@ -145,7 +155,10 @@ export const awsSchema = z
       .max(1224)
       .optional()
       .meta({ flag: { arg: 'ID', help: 'external id for --aws-role-arn' } }),
-    /** STS endpoint override for roleArn (otherwise the regional STS endpoint, or AWS_ENDPOINT_URL_STS). */
+    /**
+     * STS endpoint for `roleArn` (default: the regional STS endpoint), e.g. an STS VPC endpoint. Only
+     * with `roleArn`. For IRSA use the SDK's `AWS_ENDPOINT_URL_STS`.
+     */
     stsEndpoint: endpointField('aws.stsEndpoint')
       .optional()
       .meta({ flag: { arg: 'URL', help: 'STS endpoint override for --aws-role-arn' } }),
@@ -158,19 +171,23 @@ export const awsSchema = z
       .optional()
       .meta({ flag: { arg: 'NAME', help: 'cluster name added to the EncryptionContext' } }),
     /**
-     * EncryptionContext sent with every Encrypt and Decrypt (KMS binds it into the ciphertext).
+     * EncryptionContext sent with every Encrypt and Decrypt (KMS binds it into the ciphertext). Keys
+     * starting with `aws` are reserved.
      * Default {"k8s-kms-plugin": "dek-wrap"}. Changing it gives a new key_id; older DEKs keep needing
      * the old context (configure it in a decryptOnly entry).
      */
     encryptionContext: encryptionContextField.optional().meta({
       flag: { arg: 'K=V,...', help: 'EncryptionContext pairs (default k8s-kms-plugin=dek-wrap)' },
     }),
-    /** Further key ARNs this provider may be asked to unwrap (e.g. the key an alias pointed to before). */
+    /**
+     * More key ARNs this provider may unwrap (e.g. the key an alias pointed to before, or the key a
+     * fixed `keyId` used before you changed it). Aliases are not allowed here.
+     */
     decryptKeyArns: z
       .array(z.string().trim())
       .default([])
       .meta({ flag: { arg: 'ARN,...', help: 'further key ARNs accepted for unwrap' } }),
-    /** TCP/TLS connect timeout. */
+    /** TCP/TLS connect timeout; also the timeout of the container/instance credential endpoints. */
     connectTimeout: duration('1s', { min: 50, max: 60_000 }).default(1000),
     ...remoteCallFields('aws', { service: 'KMS', concurrency: { default: 16, max: 1024 } }),
   })

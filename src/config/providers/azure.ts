@@ -103,11 +103,15 @@ export const AZURE_CREDENTIALS = [
 
 export const azureSchema = z
   .strictObject({
-    /** https://<vault>.vault.azure.net, https://<hsm>.managedhsm.azure.net, or a sovereign-cloud host. */
+    /**
+     * `https://<name>.<suffix>`: `vault.azure.net`, `vault.azure.cn`, `vault.usgovcloudapi.net`,
+     * `managedhsm.azure.net`, … (any DNS suffix works). It must be the vault root, with no path; given a
+     * key URL, the error tells you where the name and version go.
+     */
     vaultUrl: vaultUrl.meta({
       flag: { arg: 'URL', help: 'vault or Managed HSM URL, https://<name>.vault.azure.net' },
     }),
-    /** The key's name (1-127 letters, digits and hyphens). */
+    /** The key's name: 1–127 letters, digits and hyphens. */
     keyName: z
       .string({ error: 'expected azure.keyName (the Key Vault key name)' })
       .trim()
@@ -116,7 +120,7 @@ export const azureSchema = z
           'expected a key name of 1-127 letters, digits and hyphens (just the name, not a URL or name/version)',
       })
       .meta({ flag: { arg: 'NAME', help: 'key name' } }),
-    /** Pin one key version. Omit to follow the key's current version as it rotates (recommended). */
+    /** Pin one key version. Omit it (recommended) and the plugin resolves the current version (`GET /keys/<name>`) on every probe, following rotation. */
     keyVersion: z
       .string()
       .trim()
@@ -127,7 +131,8 @@ export const azureSchema = z
       .meta({ flag: { arg: 'VERSION', help: 'pin a key version (default: follow the current one)' } }),
     /**
      * Wrap algorithm. `auto`: RSA-OAEP-256 for RSA / RSA-HSM keys, A256KW for Managed HSM oct-HSM keys.
-     * Unwrap under `auto` picks by the wrapped length (40 bytes = A256KW).
+     * Unwrap under `auto` picks by the wrapped length (40 bytes = A256KW). RSA-OAEP (SHA-1) and
+     * RSA1_5 are not offered.
      */
     algorithm: z
       .enum(AZURE_ALGORITHMS, { error: `expected one of: ${AZURE_ALGORITHMS.join(', ')}` })
@@ -141,7 +146,7 @@ export const azureSchema = z
       .enum(AZURE_CREDENTIALS, { error: `expected one of: ${AZURE_CREDENTIALS.join(', ')}` })
       .default('auto')
       .meta({ flag: { arg: 'KIND', help: AZURE_CREDENTIALS.join('|') } }),
-    /** Cloud-provider config (azure.json) with aadClientId/aadClientSecret/tenantId or useManagedIdentityExtension. */
+    /** The cloud-provider `azure.json` (aadClientId/aadClientSecret/tenantId, useManagedIdentityExtension, ...). Under credential `auto`, setting it selects `azure-json`. */
     cloudConfigFile: nonEmpty('azure.cloudConfigFile (path of azure.json)')
       .optional()
       .meta({
@@ -155,15 +160,15 @@ export const azureSchema = z
     tenantId: nonEmpty('azure.tenantId')
       .optional()
       .meta({ flag: { arg: 'ID', help: 'Entra ID tenant' } }),
-    /** Application (client) id, or the user-assigned managed identity's client id. */
+    /** Application (client) id for the explicit credentials, or the client id of a user-assigned managed identity. */
     clientId: nonEmpty('azure.clientId')
       .optional()
       .meta({ flag: { arg: 'ID', help: 'application or user-assigned identity client id' } }),
-    /** File holding the client secret (the secret itself never goes in config, flags or env). */
+    /** A file that holds the client secret. The secret itself never goes in config, flags or env. */
     clientSecretFile: nonEmpty('azure.clientSecretFile (path)')
       .optional()
       .meta({ flag: { arg: 'PATH', help: 'file holding the client secret' } }),
-    /** PEM file with the client certificate and its private key. */
+    /** A PEM file with the client certificate and an unencrypted private key. */
     clientCertificateFile: nonEmpty('azure.clientCertificateFile (path)')
       .optional()
       .meta({ flag: { arg: 'PATH', help: 'PEM client certificate and key' } }),
@@ -171,7 +176,7 @@ export const azureSchema = z
     federatedTokenFile: nonEmpty('azure.federatedTokenFile (path)')
       .optional()
       .meta({ flag: { arg: 'PATH', help: 'workload identity token file' } }),
-    /** Entra ID authority host, e.g. https://login.microsoftonline.us; default from azure.json `cloud` or the public cloud. */
+    /** The Entra ID host for sovereign clouds, e.g. `https://login.microsoftonline.us`; default from `cloud` in azure.json, or the public cloud. `AZURE_AUTHORITY_HOST` in the environment works the same (instance discovery off for a custom authority). */
     authorityHost: z
       .string()
       .trim()
@@ -185,11 +190,11 @@ export const azureSchema = z
       concurrency: { default: 16, max: 1024 },
       oldAttemptTimeoutFlags: ['azure-request-timeout'],
     }),
-    /** TEST ONLY: PEM CA bundle that replaces the trust store for Key Vault and Entra ID connections. */
+    /** **Tests only.** A PEM CA bundle that *replaces* the trust store for Key Vault and Entra ID connections. */
     caFile: nonEmpty('azure.caFile (path)')
       .optional()
       .meta({ flag: { arg: 'PATH', help: 'TEST ONLY: CA bundle replacing the trust store' } }),
-    /** TEST ONLY: accept a bearer challenge whose resource does not match the vault host (e.g. a localhost fake). */
+    /** **Tests only.** Accept a bearer challenge whose resource does not match the vault host (a fake on `https://localhost`). */
     disableChallengeResourceVerification: bool
       .default(false)
       .meta({ flag: { help: 'TEST ONLY: accept a bearer challenge for another host' } }),

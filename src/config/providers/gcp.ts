@@ -64,13 +64,16 @@ export const DEFAULT_GCP_AAD = 'k8s-kms-plugin/dek/v1';
 
 export const gcpSchema = z
   .strictObject({
-    /** The CryptoKey (purpose ENCRYPT_DECRYPT): projects/P/locations/L/keyRings/R/cryptoKeys/K. */
+    /**
+     * The CryptoKey (purpose ENCRYPT_DECRYPT): `projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`.
+     * Name the key, not a version: the plugin follows the key's primary version.
+     */
     keyName: keyName.meta({
       flag: { arg: 'NAME', help: 'CryptoKey, projects/P/locations/L/keyRings/R/cryptoKeys/K' },
     }),
     /**
-     * Service account key or workload identity federation (external_account) JSON. Unset: Application
-     * Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the GKE/GCE metadata server).
+     * A service-account key or a workload identity federation (`external_account`) JSON file. Unset:
+     * Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the GKE/GCE metadata server).
      */
     credentialsFile: z
       .string()
@@ -80,11 +83,11 @@ export const gcpSchema = z
       .meta({
         flag: { arg: 'PATH', help: 'service account or workload identity federation JSON (default: ADC)' },
       }),
-    /** API endpoint host[:port] (regional, private service connect, or a test fake). Default cloudkms.googleapis.com:443. */
+    /** API endpoint `host[:port]`, no scheme: a regional endpoint, a Private Service Connect endpoint, or a local test fake. Default `cloudkms.googleapis.com:443`. */
     endpoint: endpoint.optional().meta({
       flag: { arg: 'HOST[:PORT]', help: 'Cloud KMS API endpoint (default cloudkms.googleapis.com:443)' },
     }),
-    /** PEM CA bundle to trust for `endpoint` instead of the system roots (e.g. a TLS-inspecting proxy or a test fake). */
+    /** PEM CA bundle to trust for `endpoint` instead of the system roots (TLS-inspecting egress proxy, test fake). Credentials are still sent. */
     caFile: z
       .string()
       .trim()
@@ -92,13 +95,13 @@ export const gcpSchema = z
       .optional()
       .meta({ flag: { arg: 'PATH', help: 'PEM CA bundle for the endpoint instead of system roots' } }),
     /**
-     * Plaintext gRPC, no credentials sent. Only for local fakes and tests: requires `endpoint` on a
-     * loopback address.
+     * Plaintext gRPC with **no credentials**, for local fakes and tests only. Requires `endpoint` on
+     * 127.0.0.1, `[::1]` or localhost; refused otherwise.
      */
     insecure: bool.default(false).meta({
       flag: { help: 'plaintext gRPC without credentials to a loopback endpoint (tests only)' },
     }),
-    /** Additional authenticated data sent with every Encrypt and Decrypt (UTF-8, at most 64 KiB). */
+    /** Additional authenticated data on every Encrypt and Decrypt (UTF-8, at most 64 KiB). Not secret; a cluster name is a good choice. Changing it makes DEKs wrapped before unreadable: see the AAD section. */
     aad: z
       .string()
       .min(1, { message: 'must not be empty: leave it out to use the default' })

@@ -12,9 +12,9 @@ export const localSchema = z.strictObject({
   allowInsecurePermissions: bool.default(false).meta({
     flag: { help: 'accept a key file readable by group/others (development only)' },
   }),
-  /** Create the key file on first start if it is missing (the `--dev` default; off otherwise). */
+  /** Create the key file on first start if it is missing (config only; `--dev` sets it). */
   createIfMissing: bool.default(false),
-  /** Watch the key file and pick up `rotate` without a restart. */
+  /** Watch the key file and pick up `rotate` without a restart (config only). */
   watch: bool.default(true),
 });
 export type LocalConfig = z.infer<typeof localSchema>;

@@ -88,7 +88,7 @@ const address = z
 
 const tlsSchema = z
   .strictObject({
-    /** Client certificate (PEM) for mutual TLS and for `auth.method: cert`. */
+    /** Client certificate (PEM) for mutual TLS and for `auth.method: cert`. Set both certFile and keyFile, or neither. */
     certFile: nonEmpty('vault.tls.certFile (a PEM client certificate path)')
       .optional()
       .meta({
@@ -118,7 +118,7 @@ const tlsSchema = z
   });
 
 const authSchema = z.strictObject({
-  /** token (from a file) | kubernetes (JWT login) | approle | cert (TLS client certificate). */
+  /** `token` (from a file), `kubernetes` (JWT login), `approle` or `cert` (TLS client certificate). Fields of other methods are rejected. */
   method: z
     .enum(VAULT_AUTH_METHODS, {
       error: `expected vault.auth.method to be one of: ${VAULT_AUTH_METHODS.join(', ')}`,
@@ -134,7 +134,7 @@ const authSchema = z.strictObject({
     .meta({
       flag: { name: 'vault-token-file', arg: 'PATH', help: 'file holding a Vault token (auth method token)' },
     }),
-  /** kubernetes: the Vault role; cert: the certificate role name (optional). */
+  /** kubernetes: the Vault role (required); cert: the certificate role name (optional). */
   role: nonEmpty('vault.auth.role (the Vault role name)')
     .optional()
     .meta({ flag: { arg: 'ROLE', help: 'role for kubernetes or cert auth' } }),
@@ -144,10 +144,11 @@ const authSchema = z.strictObject({
     .meta({
       flag: { name: 'vault-jwt-file', arg: 'PATH', help: 'service-account JWT file (kubernetes auth)' },
     }),
-  /** approle: files holding the role_id and secret_id, re-read at every login. */
+  /** approle: file holding the role_id, re-read at every login. */
   roleIdFile: nonEmpty('vault.auth.roleIdFile (a file holding the AppRole role_id)')
     .optional()
     .meta({ flag: { name: 'vault-role-id-file', arg: 'PATH', help: 'AppRole role_id file' } }),
+  /** approle: file holding the secret_id, re-read at every login. */
   secretIdFile: nonEmpty('vault.auth.secretIdFile (a file holding the AppRole secret_id)')
     .optional()
     .meta({ flag: { name: 'vault-secret-id-file', arg: 'PATH', help: 'AppRole secret_id file' } }),
@@ -155,13 +156,13 @@ const authSchema = z.strictObject({
 
 export const vaultSchema = z
   .strictObject({
-    /** Vault or OpenBao address, e.g. https://vault.example.internal:8200 (no /v1). */
+    /** Vault or OpenBao address, e.g. `https://vault.example.internal:8200`: `http://` or `https://`, no user info, no `/v1`. */
     address: address.meta({ flag: { arg: 'URL', help: 'Vault/OpenBao address, e.g. https://vault:8200' } }),
-    /** Namespace (Vault Enterprise, OpenBao), sent as X-Vault-Namespace. */
+    /** Namespace (Vault Enterprise, OpenBao), sent as `X-Vault-Namespace` on every request, logins included. */
     namespace: vaultPath('vault.namespace', 'platform/team-a')
       .optional()
       .meta({ flag: { arg: 'NS', help: 'namespace (X-Vault-Namespace)' } }),
-    /** Mount path of the Transit secrets engine. */
+    /** Mount path of the Transit secrets engine; may contain `/` (`kms/transit`). */
     transitMount: vaultPath('vault.transitMount', 'transit')
       .default('transit')
       .meta({ flag: { arg: 'PATH', help: 'Transit mount path (default transit)' } }),

@@ -5,6 +5,7 @@
 import { effectiveEncryptionContext, type AwsConfig } from '../../config/providers/aws.js';
 import { InvalidInputError } from '../errors.js';
 import { RemoteCaller } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
 import { createKmsClient } from './client.js';
 import { createCredentialSource } from './credentials.js';
@@ -50,11 +51,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     classify: (err) => classifyAwsError(err, 'aws'),
     metrics: deps.metrics,
     logger: deps.logger,
-    retry: {
-      maxAttempts: config.maxAttempts,
-      attemptTimeoutMs: config.attemptTimeout,
-      defaultDeadlineMs: config.timeout,
-    },
+    retry: remoteRetry(config),
     concurrency: config.concurrency,
   });
   const where = config.endpoint ? ` via ${config.endpoint}` : config.fips ? ' (FIPS endpoint)' : '';

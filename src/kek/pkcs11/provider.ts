@@ -20,6 +20,7 @@ import {
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { classifyPkcs11Error, staleHandle, type Pkcs11Operation } from './errors.js';
 import { disabledReason, findVersion, listVersions, type KeyObject } from './keys.js';
@@ -83,12 +84,7 @@ export class Pkcs11Provider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: {
-        attemptTimeoutMs: config.attemptTimeout,
-        maxAttempts: config.maxAttempts,
-        defaultDeadlineMs: config.timeout,
-        ...options.retry,
-      },
+      retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
       concurrency: config.concurrency,
       classify: (err) => classifyPkcs11Error(err, 'read_key', `pkcs11 ${this.key}`),

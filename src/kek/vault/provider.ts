@@ -25,6 +25,7 @@ import {
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { VaultAuth, type VaultAuthOptions } from './auth.js';
 import {
@@ -86,12 +87,7 @@ export class VaultProvider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: {
-        attemptTimeoutMs: config.attemptTimeout,
-        maxAttempts: config.maxAttempts,
-        defaultDeadlineMs: config.timeout,
-        ...options.retry,
-      },
+      retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
     };
     this.caller = new RemoteCaller({
