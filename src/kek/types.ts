@@ -1,5 +1,5 @@
 /**
- * The KEK provider interface: the one small surface every backend (local, aws, gcp, azure, vault)
+ * The KEK provider interface: the one small surface every backend of the provider catalog
  * implements. The envelope layer talks only to this; providers never import the envelope, the
  * server or the CLI.
  *
