@@ -187,6 +187,15 @@ export const awsSchema = z
       .array(z.string().trim())
       .default([])
       .meta({ flag: { arg: 'ARN,...', help: 'further key ARNs accepted for unwrap' } }),
+    /**
+     * PEM CA bundle to trust for the KMS and STS endpoints instead of the system roots (a
+     * TLS-inspecting egress proxy, a test fake). The SDK's `AWS_CA_BUNDLE` env var does the same.
+     */
+    caFile: nonEmpty('aws.caFile (a PEM CA bundle path)')
+      .optional()
+      .meta({
+        flag: { arg: 'PATH', help: 'PEM CA bundle for the KMS and STS endpoints instead of system roots' },
+      }),
     /** TCP/TLS connect timeout; also the timeout of the container/instance credential endpoints. */
     connectTimeout: duration('1s', { min: 50, max: 60_000 }).default(1000),
     ...remoteCallFields('aws', { service: 'KMS', concurrency: { default: 16, max: 1024 } }),

@@ -7,7 +7,7 @@ import { InvalidInputError } from '../errors.js';
 import { RemoteCaller } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
-import { createKmsClient } from './client.js';
+import { createKmsClient, readCaBundle } from './client.js';
 import { createCredentialSource } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { parseKeyIdentifier } from '../../config/providers/aws-identifiers.js';
@@ -24,6 +24,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
       'aws.region: required when aws.keyId is not an ARN; set aws.region or use the key ARN',
     );
   }
+  const ca = config.caFile === undefined ? undefined : readCaBundle(config.caFile);
   const credentials = await createCredentialSource({
     region,
     profile: config.profile,
@@ -34,6 +35,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     fips: config.fips,
     connectTimeoutMs: config.connectTimeout,
     requestTimeoutMs: config.attemptTimeout ?? 5000,
+    ca,
     metrics: deps.metrics,
     logger: deps.logger,
   });
@@ -45,6 +47,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     connectTimeoutMs: config.connectTimeout,
     // Only a configured attemptTimeout caps a request; otherwise the caller's deadline (abortSignal) does.
     requestTimeoutMs: config.attemptTimeout,
+    ca,
   });
   const caller = new RemoteCaller({
     provider: 'aws',

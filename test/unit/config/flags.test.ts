@@ -135,7 +135,7 @@ describe('one provider catalog', () => {
 
 /** The common settings of every remote provider, with the same names (issue 14). */
 const COMMON: Record<string, string[]> = {
-  aws: ['timeout', 'attemptTimeout', 'maxAttempts', 'concurrency'],
+  aws: ['timeout', 'attemptTimeout', 'maxAttempts', 'concurrency', 'caFile'],
   gcp: ['timeout', 'attemptTimeout', 'maxAttempts', 'concurrency', 'caFile'],
   azure: ['timeout', 'attemptTimeout', 'maxAttempts', 'concurrency', 'caFile'],
   vault: ['timeout', 'attemptTimeout', 'maxAttempts', 'concurrency', 'caFile'],
