@@ -278,7 +278,12 @@ export function generateProviderTable(provider: ProviderName): string {
     const dflt = r.default || (r.required ? '**required**' : '');
     lines.push(`| \`${r.path.slice(1).join('.')}\` | ${flag} | ${dflt} | ${cell(r.description)} |`);
   }
-  const old = Object.entries(DEPRECATED_ALIASES[provider] ?? {});
+  const old = [
+    ...Object.entries(DEPRECATED_ALIASES[provider] ?? {}),
+    ...allFlags
+      .filter((f) => f.deprecatedFor !== undefined && f.path[0] === provider)
+      .map((f) => [`--${f.name}`, `--${f.deprecatedFor}`]),
+  ];
   if (old.length > 0) {
     lines.push(
       '',
