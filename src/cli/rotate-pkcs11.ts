@@ -7,7 +7,7 @@
  */
 import { flagValues } from './flags.js';
 import { loadConfig } from '../config/load.js';
-import { pkcs11Flags } from '../config/providers/pkcs11.js';
+import { providerFlags } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { GeneratedVersion } from '../kek/pkcs11/index.js';
 import { silentLogger } from '../observability/logger.js';
@@ -15,7 +15,7 @@ import { silentLogger } from '../observability/logger.js';
 export async function rotatePkcs11(opts: Record<string, unknown>): Promise<GeneratedVersion> {
   const config = loadConfig({
     file: typeof opts.config === 'string' ? opts.config : undefined,
-    flags: { ...flagValues(opts, pkcs11Flags), provider: 'pkcs11' },
+    flags: { ...flagValues(opts, providerFlags('pkcs11')), provider: 'pkcs11' },
   });
   if (!config.pkcs11) throw new ConfigError('pkcs11', 'the pkcs11 settings are missing (--pkcs11-* flags)');
   const { generateNextVersion } = await import('../kek/pkcs11/index.js');

@@ -24,7 +24,7 @@ import {
 import { countWhere, underVersion, type CensusReport } from './census/census.js';
 import { addResourceFlags, censusWithProgress, EXIT_CHECK_FAILED } from './census/command.js';
 import { addEtcdFlags, hasEtcdFlags } from './etcd/connect.js';
-import { pkcs11Flags } from '../config/providers/pkcs11.js';
+import { providerFlags } from '../config/schema.js';
 import { addConfigFlags } from './flags.js';
 import { printPkcs11Rotation, rotatePkcs11 } from './rotate-pkcs11.js';
 
@@ -179,7 +179,7 @@ export function registerRotate(program: Command): void {
     .option('--json', 'print the result as JSON');
   addEtcdFlags(cmd);
   addResourceFlags(cmd);
-  addConfigFlags(cmd, pkcs11Flags);
+  addConfigFlags(cmd, providerFlags('pkcs11'));
   cmd.action(async (opts: RotateFlags) => {
     // --provider pkcs11: a separate path (src/cli/rotate-pkcs11.ts); the key-file code below is unchanged.
     if (opts.provider === 'pkcs11') return rotatePkcs11Command(opts);

@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { envName, type FlagSpec } from './fields.js';
-import { allFlags, configSchema, type Config } from './schema.js';
+import { envName, type FlagSpec, type ProviderSection } from './fields.js';
+import { PROVIDER_CATALOG } from './providers/index.js';
+import { PROVIDERS, allFlags, configSchema, type Config } from './schema.js';
 
 export interface LoadOptions {
   /** YAML (or JSON) config file. */
@@ -64,15 +65,17 @@ export function validateConfig(tree: unknown): Config {
 }
 
 /**
- * Old field names still accepted, per provider section: `old → new`. Every provider's per-attempt
- * timeout is `attemptTimeout`; the names it had before are aliases that log a deprecation warning.
+ * Old field names still accepted, per provider section: `old → new` (from the provider catalog).
+ * Every provider's common settings have the same names (`timeout`, `attemptTimeout`,
+ * `maxAttempts`, `concurrency`, `caFile`); the names they had before log a deprecation warning.
  */
-export const DEPRECATED_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  aws: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
-  gcp: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
-  azure: { requestTimeout: 'attemptTimeout', callTimeout: 'attemptTimeout' },
-  vault: { requestTimeout: 'attemptTimeout', callTimeout: 'attemptTimeout' },
-};
+export const DEPRECATED_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> =
+  Object.fromEntries(
+    PROVIDERS.flatMap((p) => {
+      const { aliases } = PROVIDER_CATALOG[p] as ProviderSection;
+      return aliases ? [[p, aliases]] : [];
+    }),
+  );
 
 const deprecations = new WeakMap<object, string[]>();
 
@@ -90,9 +93,15 @@ function applyDeprecatedAliases(tree: unknown): string[] {
       const node = holder[section];
       if (!isPlainObject(node)) continue;
       for (const [old, name] of Object.entries(aliases)) {
-        if (!(old in node)) continue;
-        const value = node[old];
-        delete node[old];
+        // A dotted old name ("tls.caFile") is a field of a nested object of the section.
+        const oldPath = old.split('.');
+        const parent = oldPath
+          .slice(0, -1)
+          .reduce<unknown>((n, k) => (isPlainObject(n) ? n[k] : undefined), node);
+        const key = oldPath[oldPath.length - 1];
+        if (!isPlainObject(parent) || !(key in parent)) continue;
+        const value = parent[key];
+        delete parent[key];
         if (node[name] === undefined) node[name] = value;
         warnings.push(
           `config: ${prefix}${section}.${old} is deprecated; use ${prefix}${section}.${name} (the same setting for every provider)` +

@@ -4,27 +4,20 @@
  */
 import { z } from 'zod';
 import { duration, int, type FlagSpec } from './fields.js';
-import { localFlags, localSchema } from './providers/local.js';
-import { awsFlags, awsSchema } from './providers/aws.js';
-import { gcpFlags, gcpSchema } from './providers/gcp.js';
-import { azureFlags, azureSchema } from './providers/azure.js';
-import { vaultFlags, vaultSchema } from './providers/vault.js';
-import { pkcs11Flags, pkcs11Schema } from './providers/pkcs11.js';
+import { schemaFlags } from './flags.js';
+import { PROVIDER_CATALOG, PROVIDERS, type ProviderName } from './providers/index.js';
 
-export const PROVIDERS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
+export { PROVIDERS, type ProviderName };
 
 /** Largest plaintext Encrypt accepts: 1024-byte ciphertext limit minus our 61-byte format-2 framing (29 + a 32-byte DEK commitment). */
 export const MAX_PLAINTEXT_BYTES = 963;
 
-const providerSections = {
-  local: localSchema.optional(),
-  aws: awsSchema.optional(),
-  gcp: gcpSchema.optional(),
-  azure: azureSchema.optional(),
-  vault: vaultSchema.optional(),
-  pkcs11: pkcs11Schema.optional(),
-};
+type Catalog = typeof PROVIDER_CATALOG;
+
+/** Every provider's section, optional (the selected provider's is required by requireSection). */
+const providerSections = Object.fromEntries(
+  PROVIDERS.map((p) => [p, PROVIDER_CATALOG[p].schema.optional()]),
+) as { [P in ProviderName]: z.ZodOptional<Catalog[P]['schema']> };
 
 const providerEnum = z.enum(PROVIDERS, { error: `expected one of: ${PROVIDERS.join(', ')}` });
 
@@ -50,6 +43,10 @@ const listenPattern = /^unix:\/\/\/(@[^/\0]+|[^@\0][^\0]*)$/;
 
 export const configSchema = z
   .strictObject({
+    /** Which provider wraps new DEKs. */
+    provider: providerEnum
+      .default('local')
+      .meta({ flag: { arg: 'NAME', help: `KEK provider: ${PROVIDERS.join('|')}` } }),
     /** unix:///absolute/path.sock or unix:///@abstract-name (Linux abstract socket; upstream 1.27/1.28 may reject a filesystem socket, the abstract socket works on every version). */
     listen: z
       .string()
@@ -57,7 +54,8 @@ export const configSchema = z
       .refine((s) => listenPattern.test(s), {
         message:
           'expected unix:///absolute/path.sock or unix:///@name (three slashes; other forms give the apiserver an empty path)',
-      }),
+      })
+      .meta({ flag: { arg: 'ENDPOINT', help: 'socket: unix:///abs/path.sock or unix:///@name' } }),
     /** File mode of the socket (octal string). */
     socketMode: z
       .union([z.string(), z.number()])
@@ -72,38 +70,57 @@ export const configSchema = z
           return z.NEVER;
         }
         return n;
-      }),
+      })
+      .meta({ flag: { arg: 'MODE', help: 'socket file mode (octal), default 0600' } }),
     /** Group (name or numeric gid) to own the socket, e.g. the group kube-apiserver runs as. */
-    socketGroup: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+    socketGroup: z
+      .union([z.string().min(1), z.number().int().nonnegative()])
+      .optional()
+      .meta({ flag: { arg: 'GROUP', help: 'group name or gid to own the socket' } }),
     /** StatusResponse.version: "v2" (1.29+) or "v2beta1" (required by kube-apiserver 1.27/1.28). */
     statusVersion: z
       .enum(['v2', 'v2beta1'], { error: 'expected "v2" (kube-apiserver 1.29+) or "v2beta1" (1.27/1.28)' })
-      .default('v2'),
+      .default('v2')
+      .meta({ flag: { arg: 'V', help: 'Status version: v2 (default) or v2beta1 (1.27/1.28)' } }),
     /** Health and metrics HTTP listener, host:port; loopback by default. "" disables it. */
     healthAddr: z
       .string()
       .default('127.0.0.1:8086')
       .refine((s) => s === '' || /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s), {
         message: 'expected host:port, e.g. 127.0.0.1:8086 (or "" to disable)',
-      }),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .meta({ flag: { arg: 'HOST:PORT', help: 'health/metrics HTTP address ("" disables)' } }),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .meta({ flag: { arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent' } }),
     /** How long SIGTERM waits for in-flight calls before closing them. */
-    shutdownTimeout: duration('10s', { min: 0, max: 300_000 }).default(10_000),
+    shutdownTimeout: duration('10s', { min: 0, max: 300_000 })
+      .default(10_000)
+      .meta({ flag: { arg: 'DURATION', help: 'drain deadline on SIGTERM, e.g. 10s' } }),
     /** Largest Encrypt plaintext accepted (kube-apiserver sends 32 bytes). */
     maxPlaintextBytes: int('maxPlaintextBytes', 1, MAX_PLAINTEXT_BYTES).default(MAX_PLAINTEXT_BYTES),
     /**
      * Bump to force a new key_id for the same remote KEK version, e.g. to move on deliberately after
      * the remote primary went back to an older version (ids are never reused).
      */
-    keyIdGeneration: int('keyIdGeneration', 0, 1_000_000).default(0),
+    keyIdGeneration: int('keyIdGeneration', 0, 1_000_000)
+      .default(0)
+      .meta({ flag: { arg: 'N', help: 'bump to force a fresh key_id (see rotation docs)' } }),
     dek: z
       .strictObject({
         /** A new write DEK after this age. */
-        maxAge: duration('7d', { min: 60_000 }).default(7 * 86_400_000),
+        maxAge: duration('7d', { min: 60_000 })
+          .default(7 * 86_400_000)
+          .meta({ flag: { arg: 'DURATION', help: 'rotate the write DEK after this age, e.g. 7d' } }),
         /** ... or after this many Encrypts under it. */
-        maxUses: int('dek.maxUses', 1, 2 ** 32).default(1_000_000),
+        maxUses: int('dek.maxUses', 1, 2 ** 32)
+          .default(1_000_000)
+          .meta({ flag: { arg: 'N', help: 'rotate the write DEK after N Encrypts' } }),
         /** Unwrapped DEKs kept in memory (LRU). */
-        cacheSize: int('dek.cacheSize', 1, 1_000_000).default(1000),
+        cacheSize: int('dek.cacheSize', 1, 1_000_000)
+          .default(1000)
+          .meta({ flag: { arg: 'N', help: 'unwrapped DEKs cached in memory' } }),
         /** How long an unwrapped DEK stays cached after its last use. */
         cacheTtl: duration('24h', { min: 1000 }).default(86_400_000),
       })
@@ -111,7 +128,9 @@ export const configSchema = z
     probe: z
       .strictObject({
         /** Background KEK probe period (rotation watcher + health). */
-        interval: duration('60s', { min: 100 }).default(60_000),
+        interval: duration('60s', { min: 100 })
+          .default(60_000)
+          .meta({ flag: { arg: 'DURATION', help: 'KEK probe / rotation check period, e.g. 60s' } }),
         /** Random spread added to each interval, as a fraction of it (0..1). */
         jitter: z.coerce.number().min(0).max(1).default(0.1),
         /** Deadline for one probe's remote calls. */
@@ -128,8 +147,6 @@ export const configSchema = z
         stableObservations: 2,
         healthGrace: 300_000,
       }),
-    /** Which provider wraps new DEKs. */
-    provider: providerEnum.default('local'),
     ...providerSections,
     /** Further KEKs used only to unwrap older DEKs (migrations between keys or clouds). */
     decryptOnly: z.array(kekSelection).default([]),
@@ -140,107 +157,10 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type KekSelection = z.output<typeof kekSelection>;
 
-/** Flags that are not provider-specific. */
-export const coreFlags: FlagSpec[] = [
-  {
-    name: 'listen',
-    path: ['listen'],
-    type: 'string',
-    arg: 'ENDPOINT',
-    description: 'socket: unix:///abs/path.sock or unix:///@name',
-  },
-  {
-    name: 'socket-mode',
-    path: ['socketMode'],
-    type: 'string',
-    arg: 'MODE',
-    description: 'socket file mode (octal), default 0600',
-  },
-  {
-    name: 'socket-group',
-    path: ['socketGroup'],
-    type: 'string',
-    arg: 'GROUP',
-    description: 'group name or gid to own the socket',
-  },
-  {
-    name: 'provider',
-    path: ['provider'],
-    type: 'string',
-    arg: 'NAME',
-    description: `KEK provider: ${PROVIDERS.join('|')}`,
-  },
-  {
-    name: 'status-version',
-    path: ['statusVersion'],
-    type: 'string',
-    arg: 'V',
-    description: 'Status version: v2 (default) or v2beta1 (1.27/1.28)',
-  },
-  {
-    name: 'health-addr',
-    path: ['healthAddr'],
-    type: 'string',
-    arg: 'HOST:PORT',
-    description: 'health/metrics HTTP address ("" disables)',
-  },
-  {
-    name: 'log-level',
-    path: ['logLevel'],
-    type: 'string',
-    arg: 'LEVEL',
-    description: 'fatal|error|warn|info|debug|trace|silent',
-  },
-  {
-    name: 'shutdown-timeout',
-    path: ['shutdownTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description: 'drain deadline on SIGTERM, e.g. 10s',
-  },
-  {
-    name: 'probe-interval',
-    path: ['probe', 'interval'],
-    type: 'string',
-    arg: 'DURATION',
-    description: 'KEK probe / rotation check period, e.g. 60s',
-  },
-  {
-    name: 'key-id-generation',
-    path: ['keyIdGeneration'],
-    type: 'number',
-    arg: 'N',
-    description: 'bump to force a fresh key_id (see rotation docs)',
-  },
-  {
-    name: 'dek-max-age',
-    path: ['dek', 'maxAge'],
-    type: 'string',
-    arg: 'DURATION',
-    description: 'rotate the write DEK after this age, e.g. 7d',
-  },
-  {
-    name: 'dek-max-uses',
-    path: ['dek', 'maxUses'],
-    type: 'number',
-    arg: 'N',
-    description: 'rotate the write DEK after N Encrypts',
-  },
-  {
-    name: 'dek-cache-size',
-    path: ['dek', 'cacheSize'],
-    type: 'number',
-    arg: 'N',
-    description: 'unwrapped DEKs cached in memory',
-  },
-];
+/** Every config flag (and env var), generated from the schema's `.meta({ flag })` fields. */
+export const allFlags: FlagSpec[] = schemaFlags(configSchema, PROVIDERS);
 
-export const allFlags: FlagSpec[] = [
-  ...coreFlags,
-  ...localFlags,
-  ...awsFlags,
-  ...gcpFlags,
-  ...azureFlags,
-  ...vaultFlags,
-  ...pkcs11Flags,
-];
+/** The flags of one provider's section (e.g. for commands that only talk to that provider). */
+export function providerFlags(provider: ProviderName): FlagSpec[] {
+  return allFlags.filter((f) => f.path[0] === provider);
+}

@@ -7,7 +7,7 @@
  * carries no secrets and no resource names; ASCII; 46–50 bytes (limit 1024).
  */
 import { createHash } from 'node:crypto';
-import type { KekRef } from '../kek/types.js';
+import { PROVIDER_KINDS, type KekRef } from '../kek/types.js';
 import { canonicalKek } from './annotations.js';
 
 const DOMAIN = 'k8s-kms-plugin/key-id/v1\0';
@@ -17,7 +17,9 @@ export function deriveKeyId(ref: KekRef, generation: number): string {
   return `${ref.provider}-${digest.slice(0, 40)}`;
 }
 
+const KEY_ID_SHAPE = new RegExp(`^(${PROVIDER_KINDS.join('|')})-[0-9a-f]{40}$`);
+
 /** True if `s` has the shape of a key_id this plugin makes (cheap pre-check, not authentication). */
 export function looksLikeKeyId(s: string): boolean {
-  return /^(local|aws|gcp|azure|vault)-[0-9a-f]{40}$/.test(s);
+  return KEY_ID_SHAPE.test(s);
 }

@@ -1,5 +1,5 @@
 /**
- * The KEK provider interface: the one small surface every backend (local, aws, gcp, azure, vault)
+ * The KEK provider interface: the one small surface every backend of the provider catalog
  * implements. The envelope layer talks only to this; providers never import the envelope, the
  * server or the CLI.
  *
@@ -13,9 +13,11 @@
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
 import type { OptionalCallIssue } from './optional.js';
+import { PROVIDERS, type ProviderName } from '../config/providers/index.js';
 
-export const PROVIDER_KINDS = ['local', 'aws', 'gcp', 'azure', 'vault', 'pkcs11'] as const;
-export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+/** Provider names, from the provider catalog (src/config/providers/index.ts). */
+export const PROVIDER_KINDS: readonly ProviderName[] = PROVIDERS;
+export type ProviderKind = ProviderName;
 
 /**
  * Usability of a key version. Only `enabled` may wrap new DEKs. Anything else stops new DEKs

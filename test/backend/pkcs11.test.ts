@@ -175,7 +175,7 @@ describeSoftHsm('pkcs11 provider on SoftHSM', () => {
   });
 
   test('bounded pool: 16 unwraps in flight over 2 sessions all succeed; an expired deadline rejects', async () => {
-    const p = await provider({ sessions: 2 });
+    const p = await provider({ concurrency: 2 });
     const v = await p.currentVersion(sig());
     const deks = Array.from({ length: 16 }, () => randomBytes(32));
     const wrapped = await Promise.all(deks.map((d) => p.wrap(d, v, sig())));

@@ -110,7 +110,8 @@ describe('vault credential files rotate underneath', () => {
       const keyFile = h.file('client.key', readFileSync(other.file('client.key')));
       const p = await h.provider(
         {
-          tls: { caFile: pki.file('ca.crt'), certFile, keyFile },
+          caFile: pki.file('ca.crt'),
+          tls: { certFile, keyFile },
           auth: { method: 'cert', role: 'kms-plugin' },
         },
         { auth: { forcedLoginIntervalMs: 0 } },

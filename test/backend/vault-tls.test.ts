@@ -51,13 +51,13 @@ describe('vault over TLS', () => {
   test('custom CA file: round trip over https', async () => {
     await start();
     expect(h.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const p = await h.provider({ tls: { caFile: pem('ca.crt') } });
+    const p = await h.provider({ caFile: pem('ca.crt') });
     await roundTrip(p);
   });
 
   test('without the CA, or with the wrong one: a TLS error that names the fix, not retried', async () => {
     await start();
-    const p = await h.provider({ tls: { caFile: pem('other.crt') } });
+    const p = await h.provider({ caFile: pem('other.crt') });
     const err = (await p.currentVersion(sig()).catch((e: unknown) => e)) as Error & {
       kind: string;
       retryable: boolean;
@@ -70,9 +70,9 @@ describe('vault over TLS', () => {
 
   test('server name override: the certificate is checked against tls.serverName', async () => {
     await start();
-    const ok = await h.provider({ tls: { caFile: pem('ca.crt'), serverName: 'vault.test' } });
+    const ok = await h.provider({ caFile: pem('ca.crt'), tls: { serverName: 'vault.test' } });
     await roundTrip(ok);
-    const wrong = await h.provider({ tls: { caFile: pem('ca.crt'), serverName: 'elsewhere.test' } });
+    const wrong = await h.provider({ caFile: pem('ca.crt'), tls: { serverName: 'elsewhere.test' } });
     await expect(wrong.currentVersion(sig())).rejects.toMatchObject({
       kind: 'unavailable',
       message: expect.stringMatching(/ERR_TLS_CERT_ALTNAME_INVALID/),
@@ -83,7 +83,8 @@ describe('vault over TLS', () => {
     await start(true);
     h.fake.addCertRole('kms-plugin', { ttlSeconds: 600 });
     const p = await h.provider({
-      tls: { caFile: pem('ca.crt'), certFile: pem('client.crt'), keyFile: pem('client.key') },
+      caFile: pem('ca.crt'),
+      tls: { certFile: pem('client.crt'), keyFile: pem('client.key') },
       auth: { method: 'cert', role: 'kms-plugin' },
     });
     await roundTrip(p);
@@ -101,7 +102,8 @@ describe('vault over TLS', () => {
     h.fake.addCertRole('kms-plugin');
     // The config requires a certificate for cert auth, so present one the server does not trust.
     const p = await h.provider({
-      tls: { caFile: pem('ca.crt'), certFile: pem('other.crt'), keyFile: pem('other.key') },
+      caFile: pem('ca.crt'),
+      tls: { certFile: pem('other.crt'), keyFile: pem('other.key') },
       auth: { method: 'cert' },
     });
     await expect(p.currentVersion(sig())).rejects.toMatchObject({ kind: 'permission_denied' });

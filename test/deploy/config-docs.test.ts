@@ -1,8 +1,16 @@
 /** docs/configuration.md is generated from the schema and flags; it must not be stale. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { OUTPUT, README, generateConfigDocs, readmeWithFlags } from '../../scripts/gen-config-docs.js';
-import { allFlags } from '../../src/config/schema.js';
+import {
+  OUTPUT,
+  README,
+  generateConfigDocs,
+  providerDoc,
+  providerDocWithTable,
+  readmeWithFlags,
+} from '../../scripts/gen-config-docs.js';
+import { DEPRECATED_ALIASES } from '../../src/config/load.js';
+import { PROVIDERS, allFlags, providerFlags } from '../../src/config/schema.js';
 
 describe('docs/configuration.md', () => {
   const text = generateConfigDocs();
@@ -29,4 +37,29 @@ describe('docs/configuration.md', () => {
     expect(text).toMatch(/\| `probe\.interval` \| duration \| `1m` \|/);
     expect(text).toMatch(/\| `local\.keyFile` \| string \| \*\*required\*\* \|/);
   });
+
+  it('lists every deprecated name with the one to use instead', () => {
+    for (const [section, aliases] of Object.entries(DEPRECATED_ALIASES)) {
+      for (const [old, name] of Object.entries(aliases)) {
+        expect(text).toContain(`| \`${section}.${old}\` | \`${section}.${name}\` |`);
+      }
+    }
+    for (const f of allFlags.filter((x) => x.deprecatedFor)) {
+      expect(text).toContain(`| \`--${f.name}\`, \`KMS_PLUGIN_`);
+    }
+  });
+});
+
+describe('docs/providers/*.md config tables', () => {
+  it.each([...PROVIDERS])(
+    '%s: the table matches the schema (run `npx tsx scripts/gen-config-docs.ts` after changing it)',
+    (p) => {
+      const page = readFileSync(providerDoc(p), 'utf8');
+      expect(page).toBe(providerDocWithTable(p, page));
+      for (const f of providerFlags(p).filter((x) => !x.deprecatedFor)) {
+        expect([f.name, page.includes(`\`--${f.name}\``)]).toEqual([f.name, true]);
+      }
+      for (const old of Object.keys(DEPRECATED_ALIASES[p] ?? {})) expect(page).toContain(`\`${old}\` (use`);
+    },
+  );
 });

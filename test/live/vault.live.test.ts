@@ -53,7 +53,7 @@ maybe('vault provider against a real Vault/OpenBao (live)', () => {
       transitMount: mount,
       keyName,
       associatedData: 'k8s-kms-plugin live test',
-      tls: process.env.VAULT_CACERT ? { caFile: process.env.VAULT_CACERT } : {},
+      ...(process.env.VAULT_CACERT ? { caFile: process.env.VAULT_CACERT } : {}),
       auth: { method: 'token', tokenFile },
     });
     const p = await createProvider(config, {

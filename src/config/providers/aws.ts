@@ -2,7 +2,7 @@
  * The `aws:` config section (provider: aws) and its flags. See docs/providers/aws.md.
  */
 import { z } from 'zod';
-import { bool, duration, int, nonEmpty, type FlagSpec } from '../fields.js';
+import { bool, duration, nonEmpty, remoteCallFields, type ProviderSection } from '../fields.js';
 import { KEY_ID_FORMS, isRegion, isRoleArn, parseKeyArn, parseKeyIdentifier } from './aws-identifiers.js';
 
 /** The EncryptionContext used when none is configured. It is bound into every wrapped DEK. */
@@ -101,54 +101,104 @@ const encryptionContextField = z
 
 export const awsSchema = z
   .strictObject({
-    /** The KMS key: key ARN, key id, alias (alias/NAME) or alias ARN. A key ARN is the most robust choice. */
-    keyId: nonEmpty(`aws.keyId (${KEY_ID_FORMS})`),
-    /** Region of the key. Optional when keyId is an ARN (which carries its region). */
-    region: z.string().trim().optional(),
-    /** Endpoint override, e.g. a VPC interface endpoint (https://vpce-....kms.REGION.vpce.amazonaws.com). */
-    endpoint: endpointField('aws.endpoint').optional(),
-    /** Use the region's FIPS 140 endpoint (kms-fips.REGION.amazonaws.com). */
-    fips: bool.default(false),
-    /** Shared-config profile for the default credential chain (otherwise AWS_PROFILE or "default"). */
-    profile: z.string().trim().min(1).optional(),
-    /** IAM role to assume (sts:AssumeRole) on top of the default credential chain. */
-    roleArn: z.string().trim().optional(),
-    /** Session name for roleArn (shows up in CloudTrail). */
+    /**
+     * The key: key ARN, key id (UUID or `mrk-…`), alias (`alias/NAME`) or alias ARN. A key ARN is the
+     * most robust choice. `alias/aws/*` (AWS managed keys) is refused: only AWS services can use those.
+     */
+    keyId: nonEmpty(`aws.keyId (${KEY_ID_FORMS})`).meta({
+      flag: { arg: 'KEY', help: 'key ARN, key id, alias/NAME or alias ARN' },
+    }),
+    /** Region of the key. Default: the ARN's region. Required when `keyId` is not an ARN; must match the ARN's region when both are given. */
+    region: z
+      .string()
+      .trim()
+      .optional()
+      .meta({ flag: { arg: 'REGION', help: 'region (optional when the key is an ARN)' } }),
+    /**
+     * Endpoint override (default: the regional endpoint), e.g. a VPC interface endpoint
+     * `https://vpce-0abc….kms.eu-west-1.vpce.amazonaws.com`. Must be `https://` (plain `http://` only
+     * to 127.0.0.1/localhost, for tests), without a path.
+     */
+    endpoint: endpointField('aws.endpoint')
+      .optional()
+      .meta({ flag: { arg: 'URL', help: 'KMS endpoint override (VPC endpoint)' } }),
+    /** Use the region's FIPS 140 endpoint (`kms-fips.REGION.amazonaws.com`). Cannot be combined with `endpoint` (put the FIPS URL there instead). */
+    fips: bool.default(false).meta({ flag: { help: 'use the FIPS endpoint' } }),
+    /** Shared-config profile for the default credential chain (default: `AWS_PROFILE` or `default`). */
+    profile: z
+      .string()
+      .trim()
+      .min(1)
+      .optional()
+      .meta({ flag: { arg: 'NAME', help: 'shared-config profile' } }),
+    /**
+     * IAM role to assume (`sts:AssumeRole`) with the default-chain credentials, e.g. a role in the
+     * key's account. Credentials are refreshed 5 minutes before they expire.
+     */
+    roleArn: z
+      .string()
+      .trim()
+      .optional()
+      .meta({ flag: { arg: 'ARN', help: 'IAM role to assume' } }),
+    /** Session name for `roleArn` (visible in CloudTrail). */
     roleSessionName: z
       .string()
       .trim()
       .regex(/^[\w+=,.@-]{2,64}$/, { message: 'expected 2-64 characters from letters, digits and +=,.@_-' })
-      .default('k8s-kms-plugin'),
-    /** External id required by the role's trust policy, if any. */
-    externalId: z.string().trim().min(2).max(1224).optional(),
-    /** STS endpoint override for roleArn (otherwise the regional STS endpoint, or AWS_ENDPOINT_URL_STS). */
-    stsEndpoint: endpointField('aws.stsEndpoint').optional(),
+      .default('k8s-kms-plugin')
+      .meta({ flag: { arg: 'NAME', help: 'session name for --aws-role-arn' } }),
+    /** External id the role's trust policy requires. Only with `roleArn`. */
+    externalId: z
+      .string()
+      .trim()
+      .min(2)
+      .max(1224)
+      .optional()
+      .meta({ flag: { arg: 'ID', help: 'external id for --aws-role-arn' } }),
+    /**
+     * STS endpoint for `roleArn` (default: the regional STS endpoint), e.g. an STS VPC endpoint. Only
+     * with `roleArn`. For IRSA use the SDK's `AWS_ENDPOINT_URL_STS`.
+     */
+    stsEndpoint: endpointField('aws.stsEndpoint')
+      .optional()
+      .meta({ flag: { arg: 'URL', help: 'STS endpoint override for --aws-role-arn' } }),
     /** Cluster name, added to the EncryptionContext as `cluster=<name>` (shows up in CloudTrail). */
     cluster: z
       .string()
       .trim()
       .min(1, { message: 'must not be empty; remove the field instead' })
       .max(256, { message: 'must be at most 256 characters' })
-      .optional(),
+      .optional()
+      .meta({ flag: { arg: 'NAME', help: 'cluster name added to the EncryptionContext' } }),
     /**
-     * EncryptionContext sent with every Encrypt and Decrypt (KMS binds it into the ciphertext).
+     * EncryptionContext sent with every Encrypt and Decrypt (KMS binds it into the ciphertext). Keys
+     * starting with `aws` are reserved.
      * Default {"k8s-kms-plugin": "dek-wrap"}. Changing it gives a new key_id; older DEKs keep needing
      * the old context (configure it in a decryptOnly entry).
      */
-    encryptionContext: encryptionContextField.optional(),
-    /** Further key ARNs this provider may be asked to unwrap (e.g. the key an alias pointed to before). */
-    decryptKeyArns: z.array(z.string().trim()).default([]),
+    encryptionContext: encryptionContextField.optional().meta({
+      flag: { arg: 'K=V,...', help: 'EncryptionContext pairs (default k8s-kms-plugin=dek-wrap)' },
+    }),
     /**
-     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
-     * before the caller's deadline (minus the reply reserve). Same name for every provider.
+     * More key ARNs this provider may unwrap (e.g. the key an alias pointed to before, or the key a
+     * fixed `keyId` used before you changed it). Aliases are not allowed here.
      */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
-    /** TCP/TLS connect timeout. */
+    decryptKeyArns: z
+      .array(z.string().trim())
+      .default([])
+      .meta({ flag: { arg: 'ARN,...', help: 'further key ARNs accepted for unwrap' } }),
+    /**
+     * PEM CA bundle to trust for the KMS and STS endpoints instead of the system roots (a
+     * TLS-inspecting egress proxy, a test fake). The SDK's `AWS_CA_BUNDLE` env var does the same.
+     */
+    caFile: nonEmpty('aws.caFile (a PEM CA bundle path)')
+      .optional()
+      .meta({
+        flag: { arg: 'PATH', help: 'PEM CA bundle for the KMS and STS endpoints instead of system roots' },
+      }),
+    /** TCP/TLS connect timeout; also the timeout of the container/instance credential endpoints. */
     connectTimeout: duration('1s', { min: 50, max: 60_000 }).default(1000),
-    /** Attempts per call, including the first (retries only throttling and transient failures, within the deadline). */
-    maxAttempts: int('aws.maxAttempts', 1, 10).default(4),
-    /** Concurrent KMS calls allowed. */
-    concurrency: int('aws.concurrency', 1, 1024).default(16),
+    ...remoteCallFields('aws', { service: 'KMS', concurrency: { default: 16, max: 1024 } }),
   })
   .superRefine((v, ctx) => {
     const id = parseKeyIdentifier(v.keyId);
@@ -232,102 +282,7 @@ export function effectiveEncryptionContext(
   return base;
 }
 
-export const awsFlags: FlagSpec[] = [
-  {
-    name: 'aws-key-id',
-    path: ['aws', 'keyId'],
-    type: 'string',
-    arg: 'KEY',
-    description: 'aws provider: key ARN, key id, alias/NAME or alias ARN',
-  },
-  {
-    name: 'aws-region',
-    path: ['aws', 'region'],
-    type: 'string',
-    arg: 'REGION',
-    description: 'aws provider: region (optional when the key is an ARN)',
-  },
-  {
-    name: 'aws-endpoint',
-    path: ['aws', 'endpoint'],
-    type: 'string',
-    arg: 'URL',
-    description: 'aws provider: KMS endpoint override (VPC endpoint)',
-  },
-  {
-    name: 'aws-fips',
-    path: ['aws', 'fips'],
-    type: 'boolean',
-    description: 'aws provider: use the FIPS endpoint',
-  },
-  {
-    name: 'aws-profile',
-    path: ['aws', 'profile'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'aws provider: shared-config profile',
-  },
-  {
-    name: 'aws-role-arn',
-    path: ['aws', 'roleArn'],
-    type: 'string',
-    arg: 'ARN',
-    description: 'aws provider: IAM role to assume',
-  },
-  {
-    name: 'aws-role-session-name',
-    path: ['aws', 'roleSessionName'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'aws provider: session name for --aws-role-arn',
-  },
-  {
-    name: 'aws-external-id',
-    path: ['aws', 'externalId'],
-    type: 'string',
-    arg: 'ID',
-    description: 'aws provider: external id for --aws-role-arn',
-  },
-  {
-    name: 'aws-sts-endpoint',
-    path: ['aws', 'stsEndpoint'],
-    type: 'string',
-    arg: 'URL',
-    description: 'aws provider: STS endpoint override for --aws-role-arn',
-  },
-  {
-    name: 'aws-cluster',
-    path: ['aws', 'cluster'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'aws provider: cluster name added to the EncryptionContext',
-  },
-  {
-    name: 'aws-encryption-context',
-    path: ['aws', 'encryptionContext'],
-    type: 'list',
-    arg: 'K=V,...',
-    description: 'aws provider: EncryptionContext pairs (default k8s-kms-plugin=dek-wrap)',
-  },
-  {
-    name: 'aws-decrypt-key-arns',
-    path: ['aws', 'decryptKeyArns'],
-    type: 'list',
-    arg: 'ARN,...',
-    description: 'aws provider: further key ARNs accepted for unwrap',
-  },
-  {
-    name: 'aws-attempt-timeout',
-    path: ['aws', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description: 'aws provider: cap on one KMS attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
-    name: 'aws-max-attempts',
-    path: ['aws', 'maxAttempts'],
-    type: 'number',
-    arg: 'N',
-    description: 'aws provider: attempts per KMS call (retries within the deadline)',
-  },
-];
+export const awsSection = {
+  schema: awsSchema,
+  aliases: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
+} satisfies ProviderSection;

@@ -10,7 +10,7 @@
  * Every value may also come from a flag (`--azure-vault-url`) or env var (`KMS_PLUGIN_AZURE_VAULT_URL`).
  */
 import { z } from 'zod';
-import { bool, duration, nonEmpty, type FlagSpec } from '../fields.js';
+import { bool, nonEmpty, remoteCallFields, type ProviderSection } from '../fields.js';
 
 /** Key Vault / Managed HSM DNS suffixes of the public and sovereign clouds. */
 export const KNOWN_VAULT_SUFFIXES = [
@@ -103,67 +103,101 @@ export const AZURE_CREDENTIALS = [
 
 export const azureSchema = z
   .strictObject({
-    /** https://<vault>.vault.azure.net, https://<hsm>.managedhsm.azure.net, or a sovereign-cloud host. */
-    vaultUrl,
-    /** The key's name (1-127 letters, digits and hyphens). */
+    /**
+     * `https://<name>.<suffix>`: `vault.azure.net`, `vault.azure.cn`, `vault.usgovcloudapi.net`,
+     * `managedhsm.azure.net`, … (any DNS suffix works). It must be the vault root, with no path; given a
+     * key URL, the error tells you where the name and version go.
+     */
+    vaultUrl: vaultUrl.meta({
+      flag: { arg: 'URL', help: 'vault or Managed HSM URL, https://<name>.vault.azure.net' },
+    }),
+    /** The key's name: 1–127 letters, digits and hyphens. */
     keyName: z
       .string({ error: 'expected azure.keyName (the Key Vault key name)' })
       .trim()
       .refine((s) => KEY_NAME.test(s), {
         message:
           'expected a key name of 1-127 letters, digits and hyphens (just the name, not a URL or name/version)',
-      }),
-    /** Pin one key version. Omit to follow the key's current version as it rotates (recommended). */
+      })
+      .meta({ flag: { arg: 'NAME', help: 'key name' } }),
+    /** Pin one key version. Omit it (recommended) and the plugin resolves the current version (`GET /keys/<name>`) on every probe, following rotation. */
     keyVersion: z
       .string()
       .trim()
       .refine((s) => KEY_VERSION.test(s), {
         message: 'expected a key version id (letters and digits, e.g. 32 hex characters)',
       })
-      .optional(),
+      .optional()
+      .meta({ flag: { arg: 'VERSION', help: 'pin a key version (default: follow the current one)' } }),
     /**
      * Wrap algorithm. `auto`: RSA-OAEP-256 for RSA / RSA-HSM keys, A256KW for Managed HSM oct-HSM keys.
-     * Unwrap under `auto` picks by the wrapped length (40 bytes = A256KW).
+     * Unwrap under `auto` picks by the wrapped length (40 bytes = A256KW). RSA-OAEP (SHA-1) and
+     * RSA1_5 are not offered.
      */
     algorithm: z
       .enum(AZURE_ALGORITHMS, { error: `expected one of: ${AZURE_ALGORITHMS.join(', ')}` })
-      .default('auto'),
+      .default('auto')
+      .meta({ flag: { arg: 'ALG', help: 'auto|RSA-OAEP-256|A256KW' } }),
     /**
      * How to authenticate. `auto`: `azure-json` when cloudConfigFile is set, else `default`
      * (DefaultAzureCredential: env, workload identity, managed identity).
      */
     credential: z
       .enum(AZURE_CREDENTIALS, { error: `expected one of: ${AZURE_CREDENTIALS.join(', ')}` })
-      .default('auto'),
-    /** Cloud-provider config (azure.json) with aadClientId/aadClientSecret/tenantId or useManagedIdentityExtension. */
-    cloudConfigFile: nonEmpty('azure.cloudConfigFile (path of azure.json)').optional(),
+      .default('auto')
+      .meta({ flag: { arg: 'KIND', help: AZURE_CREDENTIALS.join('|') } }),
+    /** The cloud-provider `azure.json` (aadClientId/aadClientSecret/tenantId, useManagedIdentityExtension, ...). Under credential `auto`, setting it selects `azure-json`. */
+    cloudConfigFile: nonEmpty('azure.cloudConfigFile (path of azure.json)')
+      .optional()
+      .meta({
+        flag: {
+          name: 'azure-cloud-config',
+          arg: 'PATH',
+          help: 'cloud-provider config (azure.json) with the identity',
+        },
+      }),
     /** Entra ID tenant (workload identity, client secret, client certificate). */
-    tenantId: nonEmpty('azure.tenantId').optional(),
-    /** Application (client) id, or the user-assigned managed identity's client id. */
-    clientId: nonEmpty('azure.clientId').optional(),
-    /** File holding the client secret (the secret itself never goes in config, flags or env). */
-    clientSecretFile: nonEmpty('azure.clientSecretFile (path)').optional(),
-    /** PEM file with the client certificate and its private key. */
-    clientCertificateFile: nonEmpty('azure.clientCertificateFile (path)').optional(),
+    tenantId: nonEmpty('azure.tenantId')
+      .optional()
+      .meta({ flag: { arg: 'ID', help: 'Entra ID tenant' } }),
+    /** Application (client) id for the explicit credentials, or the client id of a user-assigned managed identity. */
+    clientId: nonEmpty('azure.clientId')
+      .optional()
+      .meta({ flag: { arg: 'ID', help: 'application or user-assigned identity client id' } }),
+    /** A file that holds the client secret. The secret itself never goes in config, flags or env. */
+    clientSecretFile: nonEmpty('azure.clientSecretFile (path)')
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'file holding the client secret' } }),
+    /** A PEM file with the client certificate and an unencrypted private key. */
+    clientCertificateFile: nonEmpty('azure.clientCertificateFile (path)')
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'PEM client certificate and key' } }),
     /** Workload identity's projected service-account token (default: $AZURE_FEDERATED_TOKEN_FILE). */
-    federatedTokenFile: nonEmpty('azure.federatedTokenFile (path)').optional(),
-    /** Entra ID authority host, e.g. https://login.microsoftonline.us; default from azure.json `cloud` or the public cloud. */
+    federatedTokenFile: nonEmpty('azure.federatedTokenFile (path)')
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'workload identity token file' } }),
+    /** The Entra ID host for sovereign clouds, e.g. `https://login.microsoftonline.us`; default from `cloud` in azure.json, or the public cloud. `AZURE_AUTHORITY_HOST` in the environment works the same (instance discovery off for a custom authority). */
     authorityHost: z
       .string()
       .trim()
       .refine((s) => /^https:\/\/[^/?#\s]+\/?$/.test(s), {
         message: 'expected https://<host>, e.g. https://login.microsoftonline.com',
       })
-      .optional(),
-    /**
-     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
-     * before the caller's deadline (minus the reply reserve). Same name for every provider.
-     */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
-    /** TEST ONLY: PEM CA bundle that replaces the trust store for Key Vault and Entra ID connections. */
-    caFile: nonEmpty('azure.caFile (path)').optional(),
-    /** TEST ONLY: accept a bearer challenge whose resource does not match the vault host (e.g. a localhost fake). */
-    disableChallengeResourceVerification: bool.default(false),
+      .optional()
+      .meta({ flag: { arg: 'URL', help: 'Entra ID authority, e.g. https://login.microsoftonline.us' } }),
+    ...remoteCallFields('azure', {
+      service: 'Key Vault',
+      concurrency: { default: 16, max: 1024 },
+      oldAttemptTimeoutFlags: ['azure-request-timeout'],
+    }),
+    /** **Tests only.** A PEM CA bundle that *replaces* the trust store for Key Vault and Entra ID connections. */
+    caFile: nonEmpty('azure.caFile (path)')
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'TEST ONLY: CA bundle replacing the trust store' } }),
+    /** **Tests only.** Accept a bearer challenge whose resource does not match the vault host (a fake on `https://localhost`). */
+    disableChallengeResourceVerification: bool
+      .default(false)
+      .meta({ flag: { help: 'TEST ONLY: accept a bearer challenge for another host' } }),
   })
   .superRefine((v, ctx) => {
     const need = (
@@ -208,113 +242,7 @@ function normaliseVaultUrlIsHsm(url: string): boolean {
 export type AzureConfig = z.output<typeof azureSchema>;
 export type AzureConfigInput = z.input<typeof azureSchema>;
 
-const p = (field: string): string[] => ['azure', field];
-
-export const azureFlags: FlagSpec[] = [
-  {
-    name: 'azure-vault-url',
-    path: p('vaultUrl'),
-    type: 'string',
-    arg: 'URL',
-    description: 'azure: vault or Managed HSM URL, https://<name>.vault.azure.net',
-  },
-  { name: 'azure-key-name', path: p('keyName'), type: 'string', arg: 'NAME', description: 'azure: key name' },
-  {
-    name: 'azure-key-version',
-    path: p('keyVersion'),
-    type: 'string',
-    arg: 'VERSION',
-    description: 'azure: pin a key version (default: follow the current one)',
-  },
-  {
-    name: 'azure-algorithm',
-    path: p('algorithm'),
-    type: 'string',
-    arg: 'ALG',
-    description: 'azure: auto|RSA-OAEP-256|A256KW',
-  },
-  {
-    name: 'azure-credential',
-    path: p('credential'),
-    type: 'string',
-    arg: 'KIND',
-    description: `azure: ${AZURE_CREDENTIALS.join('|')}`,
-  },
-  {
-    name: 'azure-cloud-config',
-    path: p('cloudConfigFile'),
-    type: 'string',
-    arg: 'PATH',
-    description: 'azure: cloud-provider config (azure.json) with the identity',
-  },
-  {
-    name: 'azure-tenant-id',
-    path: p('tenantId'),
-    type: 'string',
-    arg: 'ID',
-    description: 'azure: Entra ID tenant',
-  },
-  {
-    name: 'azure-client-id',
-    path: p('clientId'),
-    type: 'string',
-    arg: 'ID',
-    description: 'azure: application or user-assigned identity client id',
-  },
-  {
-    name: 'azure-client-secret-file',
-    path: p('clientSecretFile'),
-    type: 'string',
-    arg: 'PATH',
-    description: 'azure: file holding the client secret',
-  },
-  {
-    name: 'azure-client-certificate-file',
-    path: p('clientCertificateFile'),
-    type: 'string',
-    arg: 'PATH',
-    description: 'azure: PEM client certificate and key',
-  },
-  {
-    name: 'azure-federated-token-file',
-    path: p('federatedTokenFile'),
-    type: 'string',
-    arg: 'PATH',
-    description: 'azure: workload identity token file',
-  },
-  {
-    name: 'azure-authority-host',
-    path: p('authorityHost'),
-    type: 'string',
-    arg: 'URL',
-    description: 'azure: Entra ID authority, e.g. https://login.microsoftonline.us',
-  },
-  {
-    name: 'azure-request-timeout',
-    path: p('attemptTimeout'),
-    type: 'string',
-    arg: 'DURATION',
-    description: 'azure: DEPRECATED alias of --azure-attempt-timeout',
-    deprecatedFor: 'azure-attempt-timeout',
-  },
-  {
-    name: 'azure-attempt-timeout',
-    path: p('attemptTimeout'),
-    type: 'string',
-    arg: 'DURATION',
-    description: 'azure: cap on one Key Vault attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
-    name: 'azure-ca-file',
-    path: p('caFile'),
-    type: 'string',
-    arg: 'PATH',
-    description: 'azure: TEST ONLY: CA bundle replacing the trust store',
-  },
-  {
-    name: 'azure-disable-challenge-resource-verification',
-    path: p('disableChallengeResourceVerification'),
-    type: 'boolean',
-    description: 'azure: TEST ONLY: accept a bearer challenge for another host',
-  },
-];
+export const azureSection = {
+  schema: azureSchema,
+  aliases: { requestTimeout: 'attemptTimeout', callTimeout: 'attemptTimeout' },
+} satisfies ProviderSection;

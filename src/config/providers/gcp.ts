@@ -4,7 +4,7 @@
  * ciphertext names its own version). See docs/providers/gcp.md.
  */
 import { z } from 'zod';
-import { bool, duration, int, type FlagSpec } from '../fields.js';
+import { bool, remoteCallFields, type ProviderSection } from '../fields.js';
 
 /** projects/P/locations/L/keyRings/R/cryptoKeys/K, with the segment rules Cloud KMS enforces. */
 const PROJECT = String.raw`(?:[a-z][a-z0-9.:-]{0,98}[a-z0-9]|[0-9]{1,19})`;
@@ -64,43 +64,62 @@ export const DEFAULT_GCP_AAD = 'k8s-kms-plugin/dek/v1';
 
 export const gcpSchema = z
   .strictObject({
-    /** The CryptoKey (purpose ENCRYPT_DECRYPT): projects/P/locations/L/keyRings/R/cryptoKeys/K. */
-    keyName,
     /**
-     * Service account key or workload identity federation (external_account) JSON. Unset: Application
-     * Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the GKE/GCE metadata server).
+     * The CryptoKey (purpose ENCRYPT_DECRYPT): `projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`.
+     * Name the key, not a version: the plugin follows the key's primary version.
+     */
+    keyName: keyName.meta({
+      flag: { arg: 'NAME', help: 'CryptoKey, projects/P/locations/L/keyRings/R/cryptoKeys/K' },
+    }),
+    /**
+     * A service-account key or a workload identity federation (`external_account`) JSON file. Unset:
+     * Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC, the GKE/GCE metadata server).
      */
     credentialsFile: z
       .string()
       .trim()
       .min(1, { message: 'must not be empty: give a path or leave it out for ADC' })
-      .optional(),
-    /** API endpoint host[:port] (regional, private service connect, or a test fake). Default cloudkms.googleapis.com:443. */
-    endpoint: endpoint.optional(),
-    /** PEM CA bundle to trust for `endpoint` instead of the system roots (e.g. a TLS-inspecting proxy or a test fake). */
-    caFile: z.string().trim().min(1).optional(),
+      .optional()
+      .meta({
+        flag: { arg: 'PATH', help: 'service account or workload identity federation JSON (default: ADC)' },
+      }),
+    /** API endpoint `host[:port]`, no scheme: a regional endpoint, a Private Service Connect endpoint, or a local test fake. Default `cloudkms.googleapis.com:443`. */
+    endpoint: endpoint.optional().meta({
+      flag: { arg: 'HOST[:PORT]', help: 'Cloud KMS API endpoint (default cloudkms.googleapis.com:443)' },
+    }),
+    /** PEM CA bundle to trust for `endpoint` instead of the system roots (TLS-inspecting egress proxy, test fake). Credentials are still sent. */
+    caFile: z
+      .string()
+      .trim()
+      .min(1)
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'PEM CA bundle for the endpoint instead of system roots' } }),
     /**
-     * Plaintext gRPC, no credentials sent. Only for local fakes and tests: requires `endpoint` on a
-     * loopback address.
+     * Plaintext gRPC with **no credentials**, for local fakes and tests only. Requires `endpoint` on
+     * 127.0.0.1, `[::1]` or localhost; refused otherwise.
      */
-    insecure: bool.default(false),
-    /** Additional authenticated data sent with every Encrypt and Decrypt (UTF-8, at most 64 KiB). */
+    insecure: bool.default(false).meta({
+      flag: { help: 'plaintext gRPC without credentials to a loopback endpoint (tests only)' },
+    }),
+    /** Additional authenticated data on every Encrypt and Decrypt (UTF-8, at most 64 KiB). Not secret; a cluster name is a good choice. Changing it makes DEKs wrapped before unreadable: see the AAD section. */
     aad: z
       .string()
       .min(1, { message: 'must not be empty: leave it out to use the default' })
       .refine((s) => Buffer.byteLength(s, 'utf8') <= 65_536, {
         message: 'must be at most 64 KiB (Cloud KMS limit)',
       })
-      .default(DEFAULT_GCP_AAD),
-    /**
-     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
-     * before the caller's deadline (minus the reply reserve). Same name for every provider.
-     */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
-    /** Attempts per operation, including the first, inside the caller's deadline. */
-    maxAttempts: int('gcp.maxAttempts', 1, 10).default(4),
-    /** Concurrent calls to Cloud KMS. */
-    concurrency: int('gcp.concurrency', 1, 256).default(16),
+      .default(DEFAULT_GCP_AAD)
+      .meta({
+        flag: {
+          arg: 'TEXT',
+          help: `additional authenticated data on every call (default "${DEFAULT_GCP_AAD}")`,
+        },
+      }),
+    ...remoteCallFields('gcp', {
+      service: 'Cloud KMS',
+      concurrency: { default: 16, max: 256 },
+      oldAttemptTimeoutFlags: ['gcp-call-timeout'],
+    }),
   })
   .superRefine((v, ctx) => {
     if (v.insecure && v.endpoint === undefined) {
@@ -127,74 +146,12 @@ export const gcpSchema = z
   });
 export type GcpConfig = z.infer<typeof gcpSchema>;
 
+export const gcpSection = {
+  schema: gcpSchema,
+  aliases: { callTimeout: 'attemptTimeout', requestTimeout: 'attemptTimeout' },
+} satisfies ProviderSection;
+
 export function isLoopback(endpointText: string): boolean {
   const host = endpointText.replace(/:\d{1,5}$/, '').replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
-
-export const gcpFlags: FlagSpec[] = [
-  {
-    name: 'gcp-key-name',
-    path: ['gcp', 'keyName'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'gcp provider: CryptoKey, projects/P/locations/L/keyRings/R/cryptoKeys/K',
-  },
-  {
-    name: 'gcp-credentials-file',
-    path: ['gcp', 'credentialsFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'gcp provider: service account or workload identity federation JSON (default: ADC)',
-  },
-  {
-    name: 'gcp-endpoint',
-    path: ['gcp', 'endpoint'],
-    type: 'string',
-    arg: 'HOST[:PORT]',
-    description: 'gcp provider: Cloud KMS API endpoint (default cloudkms.googleapis.com:443)',
-  },
-  {
-    name: 'gcp-ca-file',
-    path: ['gcp', 'caFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'gcp provider: PEM CA bundle for the endpoint instead of system roots',
-  },
-  {
-    name: 'gcp-insecure',
-    path: ['gcp', 'insecure'],
-    type: 'boolean',
-    description: 'gcp provider: plaintext gRPC without credentials to a loopback endpoint (tests only)',
-  },
-  {
-    name: 'gcp-aad',
-    path: ['gcp', 'aad'],
-    type: 'string',
-    arg: 'TEXT',
-    description: `gcp provider: additional authenticated data on every call (default "${DEFAULT_GCP_AAD}")`,
-  },
-  {
-    name: 'gcp-call-timeout',
-    path: ['gcp', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description: 'gcp provider: DEPRECATED alias of --gcp-attempt-timeout',
-    deprecatedFor: 'gcp-attempt-timeout',
-  },
-  {
-    name: 'gcp-attempt-timeout',
-    path: ['gcp', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description:
-      'gcp provider: cap on one Cloud KMS attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-  {
-    name: 'gcp-max-attempts',
-    path: ['gcp', 'maxAttempts'],
-    type: 'number',
-    arg: 'N',
-    description: 'gcp provider: attempts per operation inside the deadline (default 4)',
-  },
-];

@@ -1,30 +1,22 @@
 import { z } from 'zod';
-import { bool, nonEmpty, type FlagSpec } from '../fields.js';
+import { bool, nonEmpty, type ProviderSection } from '../fields.js';
 
 export const localSchema = z.strictObject({
   /** JSON key file with one or more versioned 256-bit keys (create with `k8s-kms-plugin keygen`). */
-  keyFile: nonEmpty('local.keyFile (the path of the key file made by `k8s-kms-plugin keygen --out PATH`)'),
+  keyFile: nonEmpty(
+    'local.keyFile (the path of the key file made by `k8s-kms-plugin keygen --out PATH`)',
+  ).meta({
+    flag: { arg: 'PATH', help: 'key file (see `keygen`)' },
+  }),
   /** Accept a key file readable by group or others. Never do this outside development. */
-  allowInsecurePermissions: bool.default(false),
-  /** Create the key file on first start if it is missing (the `--dev` default; off otherwise). */
+  allowInsecurePermissions: bool.default(false).meta({
+    flag: { help: 'accept a key file readable by group/others (development only)' },
+  }),
+  /** Create the key file on first start if it is missing (config only; `--dev` sets it). */
   createIfMissing: bool.default(false),
-  /** Watch the key file and pick up `rotate` without a restart. */
+  /** Watch the key file and pick up `rotate` without a restart (config only). */
   watch: bool.default(true),
 });
 export type LocalConfig = z.infer<typeof localSchema>;
 
-export const localFlags: FlagSpec[] = [
-  {
-    name: 'local-key-file',
-    path: ['local', 'keyFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'local provider: key file (see `keygen`)',
-  },
-  {
-    name: 'local-allow-insecure-permissions',
-    path: ['local', 'allowInsecurePermissions'],
-    type: 'boolean',
-    description: 'local provider: accept a key file readable by group/others (development only)',
-  },
-];
+export const localSection = { schema: localSchema } satisfies ProviderSection;

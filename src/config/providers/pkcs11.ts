@@ -13,7 +13,7 @@
  * See docs/providers/pkcs11.md for the key version scheme (CKA_ID) and vendor notes.
  */
 import { z } from 'zod';
-import { duration, int, nonEmpty, type FlagSpec } from '../fields.js';
+import { int, nonEmpty, remoteCallFields, type ProviderSection } from '../fields.js';
 
 export const PKCS11_MECHANISMS = ['auto', 'aes-gcm', 'aes-kwp', 'rsa-oaep'] as const;
 export type Pkcs11Mechanism = (typeof PKCS11_MECHANISMS)[number];
@@ -27,32 +27,43 @@ function absolute(what: string, example: string) {
 export const pkcs11Schema = z
   .strictObject({
     /** Absolute path of the vendor's PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so. */
-    modulePath: absolute('pkcs11.modulePath (the PKCS#11 module)', '/usr/lib/softhsm/libsofthsm2.so'),
+    modulePath: absolute('pkcs11.modulePath (the PKCS#11 module)', '/usr/lib/softhsm/libsofthsm2.so').meta({
+      flag: { name: 'pkcs11-module', arg: 'PATH', help: 'PKCS#11 module (.so) of the HSM' },
+    }),
     /** Label of the token holding the KEK (CK_TOKEN_INFO.label, as `pkcs11-tool -L` shows it). Set this or `slot`. */
     tokenLabel: nonEmpty('pkcs11.tokenLabel (the token label)')
       .refine((s) => Buffer.byteLength(s, 'utf8') <= 32, {
         message: 'a PKCS#11 token label has at most 32 bytes',
       })
-      .optional(),
+      .optional()
+      .meta({ flag: { arg: 'LABEL', help: 'label of the token holding the KEK' } }),
     /** Slot id (CK_SLOT_ID) of the token. Prefer `tokenLabel`: slot ids can change when tokens are re-initialised. */
-    slot: int('pkcs11.slot (a slot id)', 0, Number.MAX_SAFE_INTEGER).optional(),
+    slot: int('pkcs11.slot (a slot id)', 0, Number.MAX_SAFE_INTEGER)
+      .optional()
+      .meta({ flag: { arg: 'N', help: 'slot id (instead of the token label)' } }),
     /** File holding the user PIN (CKU_USER). The PIN is read only from here, re-read when the file changes. */
-    pinFile: absolute('pkcs11.pinFile (a file holding the user PIN)', '/etc/kms-plugin/pkcs11-pin'),
+    pinFile: absolute('pkcs11.pinFile (a file holding the user PIN)', '/etc/kms-plugin/pkcs11-pin').meta({
+      flag: { arg: 'PATH', help: 'file holding the user PIN' },
+    }),
     /** CKA_LABEL of the KEK key objects; versions are told apart by CKA_ID (docs/providers/pkcs11.md). */
-    keyLabel: nonEmpty('pkcs11.keyLabel (the CKA_LABEL of the KEK)'),
+    keyLabel: nonEmpty('pkcs11.keyLabel (the CKA_LABEL of the KEK)').meta({
+      flag: { arg: 'LABEL', help: 'CKA_LABEL of the KEK key objects' },
+    }),
     /** Wrapping mechanism: auto (AES-GCM, else AES key wrap with padding, else RSA-OAEP) or one of them. */
     mechanism: z
       .enum(PKCS11_MECHANISMS, {
         error: `expected pkcs11.mechanism to be one of: ${PKCS11_MECHANISMS.join(', ')}`,
       })
-      .default('auto'),
-    /** PKCS#11 sessions kept open (the most operations in flight at once). */
-    sessions: int('pkcs11.sessions', 1, 64).default(4),
-    /**
-     * Cap on one PKCS#11 attempt, e.g. "2s". Default: none, an attempt may use all the time left
-     * before the caller's deadline (minus the reply reserve). Same name for every provider.
-     */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
+      .default('auto')
+      .meta({ flag: { arg: 'MECH', help: `${PKCS11_MECHANISMS.join('|')} (default auto)` } }),
+    ...remoteCallFields('pkcs11', {
+      service: 'PKCS#11',
+      concurrency: {
+        default: 4,
+        max: 64,
+        help: 'PKCS#11 sessions kept open, and so the most operations in flight at once (was `sessions`). Same name for every provider.',
+      },
+    }),
   })
   .superRefine((v, ctx) => {
     if ((v.tokenLabel === undefined) === (v.slot === undefined)) {
@@ -69,55 +80,7 @@ export const pkcs11Schema = z
 export type Pkcs11Config = z.output<typeof pkcs11Schema>;
 export type Pkcs11ConfigInput = z.input<typeof pkcs11Schema>;
 
-export const pkcs11Flags: FlagSpec[] = [
-  {
-    name: 'pkcs11-module',
-    path: ['pkcs11', 'modulePath'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'pkcs11 provider: PKCS#11 module (.so) of the HSM',
-  },
-  {
-    name: 'pkcs11-token-label',
-    path: ['pkcs11', 'tokenLabel'],
-    type: 'string',
-    arg: 'LABEL',
-    description: 'pkcs11 provider: label of the token holding the KEK',
-  },
-  {
-    name: 'pkcs11-slot',
-    path: ['pkcs11', 'slot'],
-    type: 'number',
-    arg: 'N',
-    description: 'pkcs11 provider: slot id (instead of the token label)',
-  },
-  {
-    name: 'pkcs11-pin-file',
-    path: ['pkcs11', 'pinFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'pkcs11 provider: file holding the user PIN',
-  },
-  {
-    name: 'pkcs11-key-label',
-    path: ['pkcs11', 'keyLabel'],
-    type: 'string',
-    arg: 'LABEL',
-    description: 'pkcs11 provider: CKA_LABEL of the KEK key objects',
-  },
-  {
-    name: 'pkcs11-mechanism',
-    path: ['pkcs11', 'mechanism'],
-    type: 'string',
-    arg: 'MECH',
-    description: `pkcs11 provider: ${PKCS11_MECHANISMS.join('|')} (default auto)`,
-  },
-  {
-    name: 'pkcs11-attempt-timeout',
-    path: ['pkcs11', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description:
-      'pkcs11 provider: cap on one PKCS#11 attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-];
+export const pkcs11Section = {
+  schema: pkcs11Schema,
+  aliases: { sessions: 'concurrency' },
+} satisfies ProviderSection;

@@ -14,7 +14,7 @@
  * ```
  */
 import { z } from 'zod';
-import { duration, nonEmpty, type FlagSpec } from '../fields.js';
+import { nonEmpty, remoteCallFields, type ProviderSection } from '../fields.js';
 
 export const VAULT_AUTH_METHODS = ['token', 'kubernetes', 'approle', 'cert'] as const;
 export type VaultAuthMethod = (typeof VAULT_AUTH_METHODS)[number];
@@ -88,14 +88,24 @@ const address = z
 
 const tlsSchema = z
   .strictObject({
-    /** PEM bundle of CAs that sign the Vault server certificate (default: the system trust store). */
-    caFile: nonEmpty('vault.tls.caFile (a PEM CA bundle path)').optional(),
-    /** Client certificate (PEM) for mutual TLS and for `auth.method: cert`. */
-    certFile: nonEmpty('vault.tls.certFile (a PEM client certificate path)').optional(),
+    /** Client certificate (PEM) for mutual TLS and for `auth.method: cert`. Set both certFile and keyFile, or neither. */
+    certFile: nonEmpty('vault.tls.certFile (a PEM client certificate path)')
+      .optional()
+      .meta({
+        flag: {
+          name: 'vault-client-cert-file',
+          arg: 'PATH',
+          help: 'PEM client certificate (mTLS, cert auth)',
+        },
+      }),
     /** Private key (PEM) for certFile. */
-    keyFile: nonEmpty('vault.tls.keyFile (a PEM private key path)').optional(),
+    keyFile: nonEmpty('vault.tls.keyFile (a PEM private key path)')
+      .optional()
+      .meta({ flag: { name: 'vault-client-key-file', arg: 'PATH', help: 'PEM client private key' } }),
     /** TLS server name (SNI and certificate check) when it differs from the address host. */
-    serverName: nonEmpty('vault.tls.serverName (a DNS name)').optional(),
+    serverName: nonEmpty('vault.tls.serverName (a DNS name)')
+      .optional()
+      .meta({ flag: { arg: 'NAME', help: 'TLS server name (SNI)' } }),
   })
   .superRefine((v, ctx) => {
     if ((v.certFile === undefined) !== (v.keyFile === undefined)) {
@@ -108,38 +118,60 @@ const tlsSchema = z
   });
 
 const authSchema = z.strictObject({
-  /** token (from a file) | kubernetes (JWT login) | approle | cert (TLS client certificate). */
-  method: z.enum(VAULT_AUTH_METHODS, {
-    error: `expected vault.auth.method to be one of: ${VAULT_AUTH_METHODS.join(', ')}`,
-  }),
+  /** `token` (from a file), `kubernetes` (JWT login), `approle` or `cert` (TLS client certificate). Fields of other methods are rejected. */
+  method: z
+    .enum(VAULT_AUTH_METHODS, {
+      error: `expected vault.auth.method to be one of: ${VAULT_AUTH_METHODS.join(', ')}`,
+    })
+    .meta({ flag: { arg: 'METHOD', help: `auth method: ${VAULT_AUTH_METHODS.join('|')}` } }),
   /** Where the auth method is mounted (default: the method's name, e.g. "kubernetes"). */
-  mount: vaultPath('vault.auth.mount', 'kubernetes').optional(),
+  mount: vaultPath('vault.auth.mount', 'kubernetes')
+    .optional()
+    .meta({ flag: { arg: 'PATH', help: 'auth mount path (default: the method name)' } }),
   /** token: file holding a Vault token; re-read when it changes. */
-  tokenFile: nonEmpty('vault.auth.tokenFile (a file holding a Vault token)').optional(),
-  /** kubernetes: the Vault role; cert: the certificate role name (optional). */
-  role: nonEmpty('vault.auth.role (the Vault role name)').optional(),
+  tokenFile: nonEmpty('vault.auth.tokenFile (a file holding a Vault token)')
+    .optional()
+    .meta({
+      flag: { name: 'vault-token-file', arg: 'PATH', help: 'file holding a Vault token (auth method token)' },
+    }),
+  /** kubernetes: the Vault role (required); cert: the certificate role name (optional). */
+  role: nonEmpty('vault.auth.role (the Vault role name)')
+    .optional()
+    .meta({ flag: { arg: 'ROLE', help: 'role for kubernetes or cert auth' } }),
   /** kubernetes: file holding the service-account JWT, re-read at every login. */
-  jwtFile: nonEmpty('vault.auth.jwtFile (a file holding a service-account JWT)').optional(),
-  /** approle: files holding the role_id and secret_id, re-read at every login. */
-  roleIdFile: nonEmpty('vault.auth.roleIdFile (a file holding the AppRole role_id)').optional(),
-  secretIdFile: nonEmpty('vault.auth.secretIdFile (a file holding the AppRole secret_id)').optional(),
+  jwtFile: nonEmpty('vault.auth.jwtFile (a file holding a service-account JWT)')
+    .optional()
+    .meta({
+      flag: { name: 'vault-jwt-file', arg: 'PATH', help: 'service-account JWT file (kubernetes auth)' },
+    }),
+  /** approle: file holding the role_id, re-read at every login. */
+  roleIdFile: nonEmpty('vault.auth.roleIdFile (a file holding the AppRole role_id)')
+    .optional()
+    .meta({ flag: { name: 'vault-role-id-file', arg: 'PATH', help: 'AppRole role_id file' } }),
+  /** approle: file holding the secret_id, re-read at every login. */
+  secretIdFile: nonEmpty('vault.auth.secretIdFile (a file holding the AppRole secret_id)')
+    .optional()
+    .meta({ flag: { name: 'vault-secret-id-file', arg: 'PATH', help: 'AppRole secret_id file' } }),
 });
 
 export const vaultSchema = z
   .strictObject({
-    /** Vault or OpenBao address, e.g. https://vault.example.internal:8200 (no /v1). */
-    address,
-    /** Namespace (Vault Enterprise, OpenBao), sent as X-Vault-Namespace. */
-    namespace: vaultPath('vault.namespace', 'platform/team-a').optional(),
-    /** Mount path of the Transit secrets engine. */
-    transitMount: vaultPath('vault.transitMount', 'transit').default('transit'),
+    /** Vault or OpenBao address, e.g. `https://vault.example.internal:8200`: `http://` or `https://`, no user info, no `/v1`. */
+    address: address.meta({ flag: { arg: 'URL', help: 'Vault/OpenBao address, e.g. https://vault:8200' } }),
+    /** Namespace (Vault Enterprise, OpenBao), sent as `X-Vault-Namespace` on every request, logins included. */
+    namespace: vaultPath('vault.namespace', 'platform/team-a')
+      .optional()
+      .meta({ flag: { arg: 'NS', help: 'namespace (X-Vault-Namespace)' } }),
+    /** Mount path of the Transit secrets engine; may contain `/` (`kms/transit`). */
+    transitMount: vaultPath('vault.transitMount', 'transit')
+      .default('transit')
+      .meta({ flag: { arg: 'PATH', help: 'Transit mount path (default transit)' } }),
     /** Name of the Transit key (type aes256-gcm96 recommended). */
-    keyName: vaultPath('vault.keyName (the Transit key name)', 'k8s-kms-kek').refine(
-      (s) => !s.includes('/'),
-      {
+    keyName: vaultPath('vault.keyName (the Transit key name)', 'k8s-kms-kek')
+      .refine((s) => !s.includes('/'), {
         message: 'a Transit key name has no "/"; put the mount path in vault.transitMount',
-      },
-    ),
+      })
+      .meta({ flag: { arg: 'NAME', help: 'Transit key name' } }),
     /**
      * Optional associated data bound into every wrap (Transit `associated_data`, AEAD keys only).
      * Every replica must use the same value, and changing it makes existing DEKs undecryptable.
@@ -147,14 +179,15 @@ export const vaultSchema = z
     associatedData: z
       .string()
       .min(1, { message: 'must not be empty: remove vault.associatedData or give it a value' })
-      .optional(),
+      .optional()
+      .meta({ flag: { arg: 'TEXT', help: 'associated data bound into every wrap' } }),
+    /** PEM bundle of CAs that sign the Vault server certificate (default: the system trust store). */
+    caFile: nonEmpty('vault.caFile (a PEM CA bundle path)')
+      .optional()
+      .meta({ flag: { arg: 'PATH', help: 'PEM CA bundle for the server certificate' } }),
     tls: tlsSchema.default({}),
     auth: authSchema,
-    /**
-     * Cap on one remote attempt, e.g. "2s". Default: none, an attempt may use all the time left
-     * before the caller's deadline (minus the reply reserve). Same name for every provider.
-     */
-    attemptTimeout: duration('2s', { min: 50, max: 60_000 }).optional(),
+    ...remoteCallFields('vault', { service: 'Vault', concurrency: { default: 16, max: 1024 } }),
   })
   .superRefine((v, ctx) => {
     const need = (field: keyof z.infer<typeof authSchema>, why: string): void => {
@@ -198,11 +231,11 @@ export const vaultSchema = z
         forbid(['tokenFile', 'jwtFile', 'roleIdFile', 'secretIdFile']);
         break;
     }
-    if (v.address.startsWith('http://') && (v.tls.caFile || v.tls.certFile || v.tls.serverName)) {
+    if (v.address.startsWith('http://') && (v.caFile || v.tls.certFile || v.tls.serverName)) {
       ctx.addIssue({
         code: 'custom',
         path: ['address'],
-        message: 'vault.tls is set but the address is http://; use https://',
+        message: `${v.caFile ? 'vault.caFile' : 'vault.tls'} is set but the address is http://; use https://`,
       });
     }
   })
@@ -217,125 +250,11 @@ export const vaultSchema = z
 export type VaultConfig = z.output<typeof vaultSchema>;
 export type VaultConfigInput = z.input<typeof vaultSchema>;
 
-export const vaultFlags: FlagSpec[] = [
-  {
-    name: 'vault-address',
-    path: ['vault', 'address'],
-    type: 'string',
-    arg: 'URL',
-    description: 'vault provider: Vault/OpenBao address, e.g. https://vault:8200',
+export const vaultSection = {
+  schema: vaultSchema,
+  aliases: {
+    requestTimeout: 'attemptTimeout',
+    callTimeout: 'attemptTimeout',
+    'tls.caFile': 'caFile',
   },
-  {
-    name: 'vault-namespace',
-    path: ['vault', 'namespace'],
-    type: 'string',
-    arg: 'NS',
-    description: 'vault provider: namespace (X-Vault-Namespace)',
-  },
-  {
-    name: 'vault-transit-mount',
-    path: ['vault', 'transitMount'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: Transit mount path (default transit)',
-  },
-  {
-    name: 'vault-key-name',
-    path: ['vault', 'keyName'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'vault provider: Transit key name',
-  },
-  {
-    name: 'vault-associated-data',
-    path: ['vault', 'associatedData'],
-    type: 'string',
-    arg: 'TEXT',
-    description: 'vault provider: associated data bound into every wrap',
-  },
-  {
-    name: 'vault-ca-file',
-    path: ['vault', 'tls', 'caFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: PEM CA bundle for the server certificate',
-  },
-  {
-    name: 'vault-client-cert-file',
-    path: ['vault', 'tls', 'certFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: PEM client certificate (mTLS, cert auth)',
-  },
-  {
-    name: 'vault-client-key-file',
-    path: ['vault', 'tls', 'keyFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: PEM client private key',
-  },
-  {
-    name: 'vault-tls-server-name',
-    path: ['vault', 'tls', 'serverName'],
-    type: 'string',
-    arg: 'NAME',
-    description: 'vault provider: TLS server name (SNI)',
-  },
-  {
-    name: 'vault-auth-method',
-    path: ['vault', 'auth', 'method'],
-    type: 'string',
-    arg: 'METHOD',
-    description: `vault provider: auth method: ${VAULT_AUTH_METHODS.join('|')}`,
-  },
-  {
-    name: 'vault-auth-mount',
-    path: ['vault', 'auth', 'mount'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: auth mount path (default: the method name)',
-  },
-  {
-    name: 'vault-token-file',
-    path: ['vault', 'auth', 'tokenFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: file holding a Vault token (auth method token)',
-  },
-  {
-    name: 'vault-auth-role',
-    path: ['vault', 'auth', 'role'],
-    type: 'string',
-    arg: 'ROLE',
-    description: 'vault provider: role for kubernetes or cert auth',
-  },
-  {
-    name: 'vault-jwt-file',
-    path: ['vault', 'auth', 'jwtFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: service-account JWT file (kubernetes auth)',
-  },
-  {
-    name: 'vault-role-id-file',
-    path: ['vault', 'auth', 'roleIdFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: AppRole role_id file',
-  },
-  {
-    name: 'vault-secret-id-file',
-    path: ['vault', 'auth', 'secretIdFile'],
-    type: 'string',
-    arg: 'PATH',
-    description: 'vault provider: AppRole secret_id file',
-  },
-  {
-    name: 'vault-attempt-timeout',
-    path: ['vault', 'attemptTimeout'],
-    type: 'string',
-    arg: 'DURATION',
-    description:
-      'vault provider: cap on one Vault attempt, e.g. 2s (default: the time left before the deadline)',
-  },
-];
+} satisfies ProviderSection;

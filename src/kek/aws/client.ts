@@ -4,8 +4,10 @@
  * does not fit inside kube-apiserver's KMS deadline. `throwOnRequestTimeout` makes a hung request
  * fail instead of only logging a warning; every send also carries the attempt's abortSignal.
  */
+import { readFileSync } from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ConfiguredRetryStrategy } from '@smithy/util-retry';
+import { InvalidInputError } from '../errors.js';
 import type { CredentialProvider } from './credentials.js';
 
 export interface KmsClientOptions {
@@ -16,6 +18,8 @@ export interface KmsClientOptions {
   connectTimeoutMs: number;
   /** Socket idle cap per request; undefined: none (the attempt's abortSignal carries the deadline). */
   requestTimeoutMs: number | undefined;
+  /** PEM CA bundle replacing the system roots (config aws.caFile). */
+  ca?: Buffer;
 }
 
 export function createKmsClient(options: KmsClientOptions): KMSClient {
@@ -30,7 +34,20 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
       ...(options.requestTimeoutMs !== undefined
         ? { requestTimeout: options.requestTimeoutMs, throwOnRequestTimeout: true }
         : {}),
+      ...(options.ca ? { httpsAgent: { ca: options.ca } } : {}),
     },
     customUserAgent: 'k8s-kms-plugin',
   });
+}
+
+/** Reads aws.caFile, or says which field to fix (never prints the contents). */
+export function readCaBundle(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidInputError(
+      `aws.caFile: cannot read ${path} (${code}): check the path and that the plugin's user can read it`,
+    );
+  }
 }

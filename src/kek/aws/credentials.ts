@@ -33,6 +33,8 @@ export interface CredentialOptions {
   fips: boolean;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  /** PEM CA bundle for the STS endpoint (config aws.caFile). */
+  ca?: Buffer;
   metrics: ProviderMetrics;
   logger: Logger;
 }
@@ -118,6 +120,7 @@ export async function createCredentialSource(options: CredentialOptions): Promis
       connectionTimeout: options.connectTimeoutMs,
       requestTimeout: Math.max(options.requestTimeoutMs, 2000),
       throwOnRequestTimeout: true,
+      ...(options.ca ? { httpsAgent: { ca: options.ca } } : {}),
     },
   });
   const roleArn = options.roleArn;

@@ -5,8 +5,9 @@
 import { effectiveEncryptionContext, type AwsConfig } from '../../config/providers/aws.js';
 import { InvalidInputError } from '../errors.js';
 import { RemoteCaller } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
-import { createKmsClient } from './client.js';
+import { createKmsClient, readCaBundle } from './client.js';
 import { createCredentialSource } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { parseKeyIdentifier } from '../../config/providers/aws-identifiers.js';
@@ -23,6 +24,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
       'aws.region: required when aws.keyId is not an ARN; set aws.region or use the key ARN',
     );
   }
+  const ca = config.caFile === undefined ? undefined : readCaBundle(config.caFile);
   const credentials = await createCredentialSource({
     region,
     profile: config.profile,
@@ -33,6 +35,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     fips: config.fips,
     connectTimeoutMs: config.connectTimeout,
     requestTimeoutMs: config.attemptTimeout ?? 5000,
+    ca,
     metrics: deps.metrics,
     logger: deps.logger,
   });
@@ -44,13 +47,14 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     connectTimeoutMs: config.connectTimeout,
     // Only a configured attemptTimeout caps a request; otherwise the caller's deadline (abortSignal) does.
     requestTimeoutMs: config.attemptTimeout,
+    ca,
   });
   const caller = new RemoteCaller({
     provider: 'aws',
     classify: (err) => classifyAwsError(err, 'aws'),
     metrics: deps.metrics,
     logger: deps.logger,
-    retry: { maxAttempts: config.maxAttempts, attemptTimeoutMs: config.attemptTimeout },
+    retry: remoteRetry(config),
     concurrency: config.concurrency,
   });
   const where = config.endpoint ? ` via ${config.endpoint}` : config.fips ? ' (FIPS endpoint)' : '';

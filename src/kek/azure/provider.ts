@@ -31,6 +31,7 @@ import {
   type PluginError,
 } from '../errors.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import {
   type KekProvider,
   type KekRef,
@@ -130,8 +131,9 @@ export class AzureKekProvider implements KekProvider {
       logger: this.logger,
       // RemoteCaller caps each attempt (attemptTimeout, default the time left) and waits out a
       // Retry-After only when it fits before the deadline.
-      retry: { attemptTimeoutMs: cfg.attemptTimeout, ...options.retry },
+      retry: { ...remoteRetry(cfg), ...options.retry },
       breaker: options.breaker,
+      concurrency: cfg.concurrency,
     });
     const pin = cfg.keyVersion ? ` pinned to version ${cfg.keyVersion}` : ' (following the current version)';
     this.description = `${this.resource}${pin}`;

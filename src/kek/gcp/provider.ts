@@ -16,6 +16,7 @@
 import type { GcpConfig } from '../../config/providers/gcp.js';
 import { KeyDisabledError, PluginError, UnknownKeyError, abortReasonToError } from '../errors.js';
 import { RemoteCaller, type RemoteCallerOptions } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import { remainingMs } from '../../deadline.js';
 import {
   type KekProvider,
@@ -65,11 +66,7 @@ export class GcpKekProvider implements KekProvider {
       logger: deps.logger,
       concurrency: config.concurrency,
       ...options.caller,
-      retry: {
-        maxAttempts: config.maxAttempts,
-        attemptTimeoutMs: config.attemptTimeout,
-        ...options.caller?.retry,
-      },
+      retry: { ...remoteRetry(config), ...options.caller?.retry },
       // Attempts classify their own errors (see call()); this is only the fallback.
       classify: (err) => classifyGcpError(err, 'call', this.keyName),
     });

@@ -26,7 +26,7 @@ export async function createProvider(
       kekName: provider.key,
       module: config.modulePath,
       pinFile: config.pinFile,
-      sessions: config.sessions,
+      sessions: config.concurrency,
     },
     'pkcs11 provider configured',
   );

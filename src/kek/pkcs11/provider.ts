@@ -20,6 +20,7 @@ import {
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { classifyPkcs11Error, staleHandle, type Pkcs11Operation } from './errors.js';
 import { disabledReason, findVersion, listVersions, type KeyObject } from './keys.js';
@@ -74,7 +75,7 @@ export class Pkcs11Provider implements KekProvider {
       tokenLabel: config.tokenLabel,
       slot: config.slot,
       pinFile: config.pinFile,
-      size: config.sessions,
+      size: config.concurrency,
       logger: deps.logger,
       metrics: deps.metrics,
     });
@@ -83,9 +84,9 @@ export class Pkcs11Provider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
+      retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
-      concurrency: config.sessions,
+      concurrency: config.concurrency,
       classify: (err) => classifyPkcs11Error(err, 'read_key', `pkcs11 ${this.key}`),
     });
   }

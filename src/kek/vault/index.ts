@@ -19,7 +19,7 @@ export async function createProvider(
   options: VaultProviderOptions = {},
 ): Promise<KekProvider> {
   const tls: VaultTlsMaterial = {
-    ca: readPem(config.tls.caFile, 'vault.tls.caFile'),
+    ca: readPem(config.caFile, 'vault.caFile'),
     cert: readPem(config.tls.certFile, 'vault.tls.certFile'),
     key: readPem(config.tls.keyFile, 'vault.tls.keyFile'),
     servername: config.tls.serverName,

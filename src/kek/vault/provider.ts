@@ -25,6 +25,7 @@ import {
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
+import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import { VaultAuth, type VaultAuthOptions } from './auth.js';
 import {
@@ -86,12 +87,12 @@ export class VaultProvider implements KekProvider {
       provider: PROVIDER,
       metrics: deps.metrics,
       logger: deps.logger,
-      retry: { attemptTimeoutMs: config.attemptTimeout, ...options.retry },
+      retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
     };
     this.caller = new RemoteCaller({
       ...common,
-      concurrency: options.concurrency,
+      concurrency: options.concurrency ?? config.concurrency,
       classify: (err) => classifyVaultError(err, 'read_key', `vault ${this.key}`),
     });
     // Logins and renewals get their own caller: a login inside a transit attempt must not wait for

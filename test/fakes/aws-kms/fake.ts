@@ -25,6 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KeyStore, KmsError, type FakeKey, type FakeKeyState } from './keys.js';
 import { parseAuthorization, verifySignature } from './sigv4.js';
@@ -132,8 +133,10 @@ export class FakeAwsKms {
     this.store = new KeyStore(this.region, this.accountId, this.now);
   }
 
-  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    const server = http.createServer((req, res) => this.handle(req, res));
+  /** Listens on http, or on https with `tls` (a server certificate and key, PEM). */
+  async listen(port = 0, host = '127.0.0.1', tls?: { cert: Buffer; key: Buffer }): Promise<string> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    const server: http.Server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     server.keepAliveTimeout = 5000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -141,7 +144,7 @@ export class FakeAwsKms {
       server.listen(port, host, () => resolve());
     });
     const addr = server.address() as AddressInfo;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
     return this.url;
   }
 

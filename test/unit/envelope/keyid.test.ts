@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { deriveKeyId, looksLikeKeyId } from '../../../src/envelope/keyid.js';
+import { PROVIDER_KINDS } from '../../../src/kek/types.js';
 import type { KekRef } from '../../../src/kek/types.js';
 
 const base: KekRef = {
@@ -68,7 +69,9 @@ describe('deriveKeyId', () => {
   });
 
   it('every provider kind gives an id that looksLikeKeyId accepts', () => {
-    for (const provider of ['local', 'aws', 'gcp', 'azure', 'vault'] as const) {
+    // Every kind of the provider catalog (pkcs11 was missing from a hand-written list before).
+    expect(PROVIDER_KINDS).toContain('pkcs11');
+    for (const provider of PROVIDER_KINDS) {
       expect(looksLikeKeyId(deriveKeyId({ ...base, provider }, 0))).toBe(true);
     }
     expect(looksLikeKeyId('aws-xyz')).toBe(false);

@@ -3,7 +3,8 @@
  * the field and the fix.
  */
 import { loadConfig, validateConfig } from '../../../../src/config/load.js';
-import { awsFlags, awsSchema, effectiveEncryptionContext } from '../../../../src/config/providers/aws.js';
+import { awsSchema, effectiveEncryptionContext } from '../../../../src/config/providers/aws.js';
+import { providerFlags } from '../../../../src/config/schema.js';
 import { envName } from '../../../../src/config/fields.js';
 import { ConfigError } from '../../../../src/errors.js';
 
@@ -77,7 +78,7 @@ describe('valid configurations', () => {
       [
         ['aws-key-id', ARN],
         ['aws-fips', 'true'],
-      ].map(([flag, v]) => [envName(awsFlags.find((f) => f.name === flag)!), v]),
+      ].map(([flag, v]) => [envName(providerFlags('aws').find((f) => f.name === flag)!), v]),
     );
     expect(Object.keys(env)).toEqual(['KMS_PLUGIN_AWS_KEY_ID', 'KMS_PLUGIN_AWS_FIPS']);
     const c = loadConfig({ env: { ...env, KMS_PLUGIN_PROVIDER: 'aws' } });

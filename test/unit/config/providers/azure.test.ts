@@ -1,6 +1,7 @@
 /** The `azure:` config section: validation, normalisation, errors that say what to fix, flags. */
 import { describe, expect, it } from '@jest/globals';
-import { azureFlags, azureSchema, normaliseVaultUrl } from '../../../../src/config/providers/azure.js';
+import { azureSchema, normaliseVaultUrl } from '../../../../src/config/providers/azure.js';
+import { providerFlags } from '../../../../src/config/schema.js';
 import { loadConfig, validateConfig } from '../../../../src/config/load.js';
 
 const ok = (over: Record<string, unknown> = {}) =>
@@ -123,7 +124,7 @@ describe('azure config', () => {
     });
     const shape = Object.keys(azureSchema.shape);
     expect(shape.length).toBeGreaterThan(10);
-    for (const f of azureFlags) {
+    for (const f of providerFlags('azure')) {
       expect(f.name.startsWith('azure-')).toBe(true);
       expect(f.path[0]).toBe('azure');
       expect(shape).toContain(f.path[1]);

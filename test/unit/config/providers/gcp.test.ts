@@ -24,6 +24,7 @@ describe('gcp config section', () => {
       aad: DEFAULT_GCP_AAD,
       maxAttempts: 4,
       concurrency: 16,
+      timeout: 10_000,
     });
   });
 

@@ -31,7 +31,9 @@ describe('pkcs11 config', () => {
       pinFile: '/etc/kms/pin',
       keyLabel: 'kek',
       mechanism: 'auto',
-      sessions: 4,
+      concurrency: 4,
+      maxAttempts: 4,
+      timeout: 10_000,
     });
   });
 

@@ -2,7 +2,8 @@
  * The `vault:` config section: defaults, normalisation, per-method requirements, clear errors,
  * and the flags / env vars that reach it.
  */
-import { vaultFlags, vaultSchema } from '../../../../src/config/providers/vault.js';
+import { vaultSchema } from '../../../../src/config/providers/vault.js';
+import { providerFlags } from '../../../../src/config/schema.js';
 import { loadConfig } from '../../../../src/config/load.js';
 import { ConfigError } from '../../../../src/errors.js';
 
@@ -71,9 +72,14 @@ describe('vault config', () => {
     ],
     [{ ...base, tls: { certFile: '/c' } }, /tls.keyFile: .*go together/],
     [
-      { ...base, address: 'http://vault:8200', tls: { caFile: '/ca' } },
+      { ...base, address: 'http://vault:8200', tls: { serverName: 'vault' } },
       /address: vault.tls is set but the address is http/,
     ],
+    [
+      { ...base, address: 'http://vault:8200', caFile: '/ca' },
+      /address: vault.caFile is set but the address is http/,
+    ],
+    [{ ...base, tls: { caFile: '/ca' } }, /Unrecognized key|unrecognized/i],
     [{ ...base, tokenFile: '/t' }, /Unrecognized key|unrecognized/i],
     [{ keyName: 'kek', auth: base.auth }, /address: is required: set vault.address/],
   ])('rejects %j', (input, message) => {
@@ -83,7 +89,8 @@ describe('vault config', () => {
   test('cert auth with a client certificate is accepted', () => {
     const c = vaultSchema.parse({
       ...base,
-      tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' },
+      caFile: '/ca',
+      tls: { certFile: '/c', keyFile: '/k' },
       auth: { method: 'cert', role: 'kms' },
     });
     expect(c.auth).toMatchObject({ method: 'cert', mount: 'cert', role: 'kms' });
@@ -108,9 +115,10 @@ describe('vault config', () => {
       address: 'https://vault:8200',
       namespace: 'ns',
       keyName: 'kek',
-      tls: { caFile: '/ca' },
+      caFile: '/ca',
       auth: { method: 'approle', roleIdFile: '/r', secretIdFile: '/s', mount: 'approle' },
     });
+    const vaultFlags = providerFlags('vault');
     expect(new Set(vaultFlags.map((f) => f.name)).size).toBe(vaultFlags.length);
     expect(vaultFlags.every((f) => f.name.startsWith('vault-') && f.path[0] === 'vault')).toBe(true);
   });
