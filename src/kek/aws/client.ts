@@ -1,8 +1,9 @@
 /**
  * Builds the KMS client. Its own retries are OFF (one attempt per send): RemoteCaller does the
  * deadline-aware retrying, and the SDK's default budget (1 s throttling base, several attempts)
- * does not fit inside kube-apiserver's KMS deadline. `throwOnRequestTimeout` makes a hung request
- * fail instead of only logging a warning; every send also carries the attempt's abortSignal.
+ * does not fit inside kube-apiserver's KMS deadline. Every send carries the attempt's abortSignal
+ * and, as its `requestTimeout`, the attempt's time left (RemoteCaller's `attemptTimeLeftMs`);
+ * `throwOnRequestTimeout` makes that timeout fail the request instead of only logging a warning.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ConfiguredRetryStrategy } from '@smithy/util-retry';
@@ -14,8 +15,6 @@ export interface KmsClientOptions {
   fips: boolean;
   credentials: CredentialProvider;
   connectTimeoutMs: number;
-  /** Socket idle cap per request; undefined: none (the attempt's abortSignal carries the deadline). */
-  requestTimeoutMs: number | undefined;
 }
 
 export function createKmsClient(options: KmsClientOptions): KMSClient {
@@ -25,12 +24,7 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
     useFipsEndpoint: options.fips,
     credentials: options.credentials,
     retryStrategy: new ConfiguredRetryStrategy(1, 0),
-    requestHandler: {
-      connectionTimeout: options.connectTimeoutMs,
-      ...(options.requestTimeoutMs !== undefined
-        ? { requestTimeout: options.requestTimeoutMs, throwOnRequestTimeout: true }
-        : {}),
-    },
+    requestHandler: { connectionTimeout: options.connectTimeoutMs, throwOnRequestTimeout: true },
     customUserAgent: 'k8s-kms-plugin',
   });
 }
