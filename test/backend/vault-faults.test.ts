@@ -114,6 +114,43 @@ describe('vault faults', () => {
     ).toBe(2);
   });
 
+  test('429 with a Retry-After that fits: waited out, then retried (issue 14: RemoteCaller reads it for Vault too)', async () => {
+    const p = await h.provider();
+    const v = await p.currentVersion(sig());
+    h.fake.faults.push({
+      match: 'encrypt',
+      status: 429,
+      errors: ['rate limit quota exceeded'],
+      headers: { 'retry-after': '1' },
+    });
+    const started = Date.now();
+    const w = await p.wrap(randomBytes(32), v, sig(3000));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950); // the back-off alone would be ~50 ms
+    expect(w.wrapped.toString()).toMatch(/^vault:v1:/);
+    expect(h.fake.count('transit/encrypt/kek')).toBe(2);
+  });
+
+  test('429 with a Retry-After past the deadline: throttled at once, naming the wait', async () => {
+    const p = await h.provider();
+    const v = await p.currentVersion(sig());
+    h.fake.faults.push({
+      match: 'encrypt',
+      status: 429,
+      errors: ['rate limit quota exceeded'],
+      headers: { 'retry-after': '5' },
+    });
+    const started = Date.now();
+    const err = (await p.wrap(randomBytes(32), v, sig(2000)).catch((e: unknown) => e)) as Error & {
+      kind: string;
+    };
+    expect(err.kind).toBe('throttled');
+    expect(err.message).toMatch(
+      /^vault encrypt \S*kek: Vault rate limit reached.*Retry-After 5 s does not fit/,
+    );
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(h.fake.count('transit/encrypt/kek')).toBe(1);
+  });
+
   test('persistent 5xx: bounded attempts, then unavailable', async () => {
     const p = await h.provider();
     const v = await p.currentVersion(sig());
