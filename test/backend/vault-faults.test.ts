@@ -3,6 +3,7 @@
  * within and past the caller's deadline.
  */
 import { randomBytes } from 'node:crypto';
+import { CircuitOpenError } from '../../src/errors.js';
 import { keyStateOf } from '../../src/kek/key-state.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
@@ -221,9 +222,10 @@ describe('vault faults', () => {
     await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({ kind: 'unavailable' });
     const before = h.fake.requests.length;
     const started = Date.now();
-    await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({
-      message: expect.stringMatching(/circuit open/),
-    });
+    const fast = await p.wrap(randomBytes(32), v, sig()).catch((e: unknown) => e);
+    expect(fast).toMatchObject({ message: expect.stringMatching(/circuit open/) });
+    // Recognised by type, never by its text.
+    expect(fast).toBeInstanceOf(CircuitOpenError);
     expect(Date.now() - started).toBeLessThan(50);
     expect(h.fake.requests.length).toBe(before);
   });
