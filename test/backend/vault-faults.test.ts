@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { CircuitOpenError } from '../../src/errors.js';
 import { keyStateOf } from '../../src/kek/key-state.js';
+import type { KeyVersionInfo } from '../../src/kek/types.js';
+import type { VaultProvider } from '../../src/kek/vault/provider.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
@@ -115,15 +117,17 @@ describe('vault faults', () => {
     ).toBe(2);
   });
 
-  test('429 with a Retry-After that fits: waited out, then retried (issue 14: RemoteCaller reads it for Vault too)', async () => {
+  /** A provider that knows its version, and one rate-limited encrypt carrying `Retry-After`. */
+  async function rateLimited(retryAfter: string): Promise<[VaultProvider, KeyVersionInfo]> {
     const p = await h.provider();
     const v = await p.currentVersion(sig());
-    h.fake.faults.push({
-      match: 'encrypt',
-      status: 429,
-      errors: ['rate limit quota exceeded'],
-      headers: { 'retry-after': '1' },
-    });
+    const headers = { 'retry-after': retryAfter };
+    h.fake.faults.push({ match: 'encrypt', status: 429, errors: ['rate limit quota exceeded'], headers });
+    return [p, v];
+  }
+
+  test('429 with a Retry-After that fits: waited out, then retried (issue 14: RemoteCaller reads it for Vault too)', async () => {
+    const [p, v] = await rateLimited('1');
     const started = Date.now();
     const w = await p.wrap(randomBytes(32), v, sig(3000));
     expect(Date.now() - started).toBeGreaterThanOrEqual(950); // the back-off alone would be ~50 ms
@@ -132,14 +136,7 @@ describe('vault faults', () => {
   });
 
   test('429 with a Retry-After past the deadline: throttled at once, naming the wait', async () => {
-    const p = await h.provider();
-    const v = await p.currentVersion(sig());
-    h.fake.faults.push({
-      match: 'encrypt',
-      status: 429,
-      errors: ['rate limit quota exceeded'],
-      headers: { 'retry-after': '5' },
-    });
+    const [p, v] = await rateLimited('5');
     const started = Date.now();
     const err = (await p.wrap(randomBytes(32), v, sig(2000)).catch((e: unknown) => e)) as Error & {
       kind: string;
