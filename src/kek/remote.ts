@@ -4,16 +4,21 @@
  * - Every attempt runs under a signal bounded by the caller's deadline (which already leaves the
  *   reply reserve, see CallDeadline) and, only when `attemptTimeout` is configured, by a
  *   per-attempt cap. By default one attempt may use all the time left: a KMS that answers in 2 s
- *   serves a caller with a 3 s deadline.
+ *   serves a caller with a 3 s deadline. The attempt is raced against that signal, so an SDK call
+ *   that ignores it is abandoned on time; an SDK that wants a timeout number (a gRPC deadline, an
+ *   HTTP request timeout) takes it from the signal with `attemptTimeLeftMs`.
+ * - What an attempt throws is classified here, once, by the provider's `classify` for the
+ *   operation (and subject) this call names.
  * - Retryable failures (throttling, transient unavailability, per-attempt timeouts) are retried
- *   with jittered exponential back-off, or after the server's Retry-After (`retryAfterMs` on the
- *   error), but only while that wait plus a useful attempt still fits before the caller's deadline;
- *   otherwise the call fails at once (RESOURCE_EXHAUSTED / UNAVAILABLE): we never answer late.
+ *   with jittered exponential back-off, or after the server's Retry-After (./retry-after.ts, read
+ *   from the raw error for every backend), but only while that wait plus a useful attempt still
+ *   fits before the caller's deadline; otherwise the call fails at once (RESOURCE_EXHAUSTED /
+ *   UNAVAILABLE): we never answer late.
  * - A concurrency limit keeps a cold-start burst from becoming a throttling storm.
  * - A circuit breaker fails fast while the KMS is clearly down, then lets one probe call through.
  * - Outcomes are counted by error kind (bounded labels), never by raw message.
  */
-import { remainingMs, sleep, timeoutSignal } from '../deadline.js';
+import { raceAbort, remainingMs, sleep, timeoutSignal } from '../deadline.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
 import {
@@ -24,6 +29,7 @@ import {
   abortReasonToError,
   isAbortError,
 } from './errors.js';
+import { retryAfterMs } from './retry-after.js';
 
 export interface RetryPolicy {
   /** Attempts in total, including the first. */
@@ -47,10 +53,14 @@ export interface BreakerPolicy {
   cooldownMs: number;
 }
 
-export interface RemoteCallerOptions {
+export interface RemoteCallerOptions<Op extends string = string> {
   provider: string;
-  /** Maps whatever the SDK threw into the shared error classes (must not copy secrets into messages). */
-  classify: (err: unknown) => PluginError;
+  /**
+   * Maps whatever an attempt threw (not a PluginError, not our own abort) into the shared error
+   * classes, for `operation` on `subject` (what the call acts on, e.g. a key name, when the call
+   * names one). Must not copy secrets into messages.
+   */
+  classify: (err: unknown, operation: Op, subject: string | undefined) => PluginError;
   metrics?: ProviderMetrics;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;
@@ -72,7 +82,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
 
 export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 8, cooldownMs: 5000 };
 
-export class RemoteCaller {
+export class RemoteCaller<Op extends string = string> {
   private readonly retry: RetryPolicy;
   private readonly breaker: BreakerPolicy;
   private readonly limit: Semaphore;
@@ -83,7 +93,7 @@ export class RemoteCaller {
   private lastFailure: PluginError | undefined;
   private readonly random: () => number;
 
-  constructor(private readonly options: RemoteCallerOptions) {
+  constructor(private readonly options: RemoteCallerOptions<Op>) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.breaker = { ...DEFAULT_BREAKER, ...options.breaker };
     this.limit = new Semaphore(options.concurrency ?? 16);
@@ -91,22 +101,25 @@ export class RemoteCaller {
   }
 
   /**
-   * Runs `fn` with retries. `fn` receives a signal for this attempt; it must pass it to the SDK so
-   * the request is really cancelled, not merely abandoned.
+   * Runs `fn` with retries. `fn` receives a signal for this attempt; it should pass it to the SDK
+   * so the request is really cancelled, not merely abandoned (an attempt that ignores it is
+   * abandoned when it fires). `fn` throws what the SDK threw: this classifies it. `subject` names
+   * what the call acts on, for `classify`'s messages (never a metric label).
    */
   async call<T>(
-    operation: string,
+    operation: Op,
     signal: AbortSignal,
     fn: (attemptSignal: AbortSignal) => Promise<T>,
+    subject?: string,
   ): Promise<T> {
     const { provider, metrics } = this.options;
     const started = process.hrtime.bigint();
     let outcome: string = 'ok';
     try {
-      const result = await this.run(operation, signal, fn);
+      const result = await this.run(operation, subject, signal, fn);
       return result;
     } catch (err) {
-      const e = err instanceof PluginError ? err : this.options.classify(err);
+      const e = err instanceof PluginError ? err : this.options.classify(err, operation, subject);
       outcome = e.kind;
       throw e;
     } finally {
@@ -119,7 +132,8 @@ export class RemoteCaller {
   }
 
   private async run<T>(
-    operation: string,
+    operation: Op,
+    subject: string | undefined,
     signal: AbortSignal,
     fn: (s: AbortSignal) => Promise<T>,
   ): Promise<T> {
@@ -149,11 +163,12 @@ export class RemoteCaller {
           : err;
       });
       try {
-        const value = await fn(attemptSignal);
+        // Raced against the attempt signal: an SDK call that ignores it is abandoned, not awaited.
+        const value = await raceAbort(fn(attemptSignal), attemptSignal);
         this.recordSuccess();
         return value;
       } catch (err) {
-        error = this.normalise(err, attemptSignal, signal, operation, cappedByCaller);
+        error = this.normalise(err, attemptSignal, signal, operation, subject, cappedByCaller);
       } finally {
         release();
       }
@@ -184,12 +199,16 @@ export class RemoteCaller {
     }
   }
 
-  /** Classifies an attempt failure; a per-attempt timeout (caller still alive) is retryable. */
+  /**
+   * Classifies an attempt failure (once, here); a per-attempt timeout (caller still alive) is
+   * retryable; a throttled or unavailable answer carries the server's Retry-After, if any.
+   */
   private normalise(
     err: unknown,
     attemptSignal: AbortSignal,
     signal: AbortSignal,
-    operation: string,
+    operation: Op,
+    subject: string | undefined,
     cappedByCaller: boolean,
   ): PluginError {
     const what = `${this.options.provider} ${operation}`;
@@ -202,7 +221,11 @@ export class RemoteCaller {
         cause: err,
       });
     }
-    return err instanceof PluginError ? err : this.options.classify(err);
+    if (err instanceof PluginError) return err;
+    const e = this.options.classify(err, operation, subject);
+    if ((e.kind !== 'throttled' && e.kind !== 'unavailable') || e.retryAfterMs !== undefined) return e;
+    const wait = retryAfterMs(err);
+    return wait !== undefined && wait > 0 ? withRetryAfter(e, wait) : e;
   }
 
   private backoff(attempt: number): number {
@@ -283,6 +306,27 @@ function rebuild(e: PluginError, message: string): PluginError {
   const copy = new PluginError(e.kind, message, { cause: e.cause ?? e, retryable: false });
   Object.defineProperty(copy, 'name', { value: e.name });
   return copy;
+}
+
+/** The same error (class, kind, message, cause, extra fields) with the server's retry hint. */
+function withRetryAfter(e: PluginError, ms: number): PluginError {
+  const copy = Object.create(Object.getPrototypeOf(e) as object) as PluginError;
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(e));
+  Object.defineProperty(copy, 'retryAfterMs', { value: ms, enumerable: true });
+  return copy;
+}
+
+/**
+ * Milliseconds an attempt may still run, from the signal RemoteCaller gave it: the number an SDK
+ * needs for its own timeout (a gRPC deadline, an HTTP request timeout). Rounded up, so the SDK's
+ * timer never fires before the attempt signal it backs up. `fallbackMs` for a signal without a
+ * deadline (one not made by RemoteCaller).
+ */
+export function attemptTimeLeftMs(
+  attemptSignal: AbortSignal,
+  fallbackMs = DEFAULT_RETRY.defaultDeadlineMs,
+): number {
+  return Math.max(1, Math.ceil(remainingMs(attemptSignal, fallbackMs)));
 }
 
 /** A counting semaphore whose waiters give up when their signal aborts. */

@@ -501,6 +501,28 @@ describe('retries and deadlines', () => {
     expect(retries?.values.find((x) => x.labels.operation === 'Encrypt')?.value).toBe(2);
   });
 
+  test('a Retry-After that fits in the deadline is waited out (issue 14: RemoteCaller reads it for AWS too)', async () => {
+    const { h, v } = await ready();
+    const from = fake.log.length;
+    fake.faults.push({ op: 'Encrypt', type: 'ThrottlingException', retryAfter: '1' });
+    const started = Date.now();
+    await h.provider.wrap(randomBytes(32), v, sig(3000));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950); // the back-off alone would be ~50 ms
+    expect(fake.log.slice(from).map((r) => r.status)).toEqual([400, 200]);
+  });
+
+  test('a Retry-After past the deadline fails at once, naming the wait, with no second request', async () => {
+    const { h, v } = await ready();
+    const from = fake.log.length;
+    fake.faults.push({ op: 'Encrypt', status: 503, retryAfter: '5' });
+    const started = Date.now();
+    const e = await rejection(h.provider.wrap(randomBytes(32), v, sig(2000)));
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(e.kind).toBe('unavailable');
+    expect(e.message).toMatch(/^aws Encrypt arn:aws:kms:.*Retry-After 5 s does not fit/);
+    expect(since('Encrypt', from)).toBe(1);
+  });
+
   test('500 and 503 are retried; the SDK itself makes one attempt per send', async () => {
     const { h, v } = await ready();
     const from = fake.log.length;

@@ -3,7 +3,10 @@
  * within and past the caller's deadline.
  */
 import { randomBytes } from 'node:crypto';
+import { CircuitOpenError } from '../../src/errors.js';
 import { keyStateOf } from '../../src/kek/key-state.js';
+import type { KeyVersionInfo } from '../../src/kek/types.js';
+import type { VaultProvider } from '../../src/kek/vault/provider.js';
 import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
@@ -114,6 +117,38 @@ describe('vault faults', () => {
     ).toBe(2);
   });
 
+  /** A provider that knows its version, and one rate-limited encrypt carrying `Retry-After`. */
+  async function rateLimited(retryAfter: string): Promise<[VaultProvider, KeyVersionInfo]> {
+    const p = await h.provider();
+    const v = await p.currentVersion(sig());
+    const headers = { 'retry-after': retryAfter };
+    h.fake.faults.push({ match: 'encrypt', status: 429, errors: ['rate limit quota exceeded'], headers });
+    return [p, v];
+  }
+
+  test('429 with a Retry-After that fits: waited out, then retried (issue 14: RemoteCaller reads it for Vault too)', async () => {
+    const [p, v] = await rateLimited('1');
+    const started = Date.now();
+    const w = await p.wrap(randomBytes(32), v, sig(3000));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950); // the back-off alone would be ~50 ms
+    expect(w.wrapped.toString()).toMatch(/^vault:v1:/);
+    expect(h.fake.count('transit/encrypt/kek')).toBe(2);
+  });
+
+  test('429 with a Retry-After past the deadline: throttled at once, naming the wait', async () => {
+    const [p, v] = await rateLimited('5');
+    const started = Date.now();
+    const err = (await p.wrap(randomBytes(32), v, sig(2000)).catch((e: unknown) => e)) as Error & {
+      kind: string;
+    };
+    expect(err.kind).toBe('throttled');
+    expect(err.message).toMatch(
+      /^vault encrypt \S*kek: Vault rate limit reached.*Retry-After 5 s does not fit/,
+    );
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(h.fake.count('transit/encrypt/kek')).toBe(1);
+  });
+
   test('persistent 5xx: bounded attempts, then unavailable', async () => {
     const p = await h.provider();
     const v = await p.currentVersion(sig());
@@ -184,9 +219,10 @@ describe('vault faults', () => {
     await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({ kind: 'unavailable' });
     const before = h.fake.requests.length;
     const started = Date.now();
-    await expect(p.wrap(randomBytes(32), v, sig())).rejects.toMatchObject({
-      message: expect.stringMatching(/circuit open/),
-    });
+    const fast = await p.wrap(randomBytes(32), v, sig()).catch((e: unknown) => e);
+    expect(fast).toMatchObject({ message: expect.stringMatching(/circuit open/) });
+    // Recognised by type, never by its text.
+    expect(fast).toBeInstanceOf(CircuitOpenError);
     expect(Date.now() - started).toBeLessThan(50);
     expect(h.fake.requests.length).toBe(before);
   });

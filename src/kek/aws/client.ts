@@ -1,8 +1,9 @@
 /**
  * Builds the KMS client. Its own retries are OFF (one attempt per send): RemoteCaller does the
  * deadline-aware retrying, and the SDK's default budget (1 s throttling base, several attempts)
- * does not fit inside kube-apiserver's KMS deadline. `throwOnRequestTimeout` makes a hung request
- * fail instead of only logging a warning; every send also carries the attempt's abortSignal.
+ * does not fit inside kube-apiserver's KMS deadline. Every send carries the attempt's abortSignal
+ * and, as its `requestTimeout`, the attempt's time left (RemoteCaller's `attemptTimeLeftMs`);
+ * `throwOnRequestTimeout` makes that timeout fail the request instead of only logging a warning.
  */
 import { readFileSync } from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -16,8 +17,6 @@ export interface KmsClientOptions {
   fips: boolean;
   credentials: CredentialProvider;
   connectTimeoutMs: number;
-  /** Socket idle cap per request; undefined: none (the attempt's abortSignal carries the deadline). */
-  requestTimeoutMs: number | undefined;
   /** PEM CA bundle replacing the system roots (config aws.caFile). */
   ca?: Buffer;
 }
@@ -31,9 +30,7 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
     retryStrategy: new ConfiguredRetryStrategy(1, 0),
     requestHandler: {
       connectionTimeout: options.connectTimeoutMs,
-      ...(options.requestTimeoutMs !== undefined
-        ? { requestTimeout: options.requestTimeoutMs, throwOnRequestTimeout: true }
-        : {}),
+      throwOnRequestTimeout: true,
       ...(options.ca ? { httpsAgent: { ca: options.ca } } : {}),
     },
     customUserAgent: 'k8s-kms-plugin',

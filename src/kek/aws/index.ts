@@ -45,13 +45,12 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
     fips: config.fips,
     credentials: credentials.provider,
     connectTimeoutMs: config.connectTimeout,
-    // Only a configured attemptTimeout caps a request; otherwise the caller's deadline (abortSignal) does.
-    requestTimeoutMs: config.attemptTimeout,
     ca,
   });
   const caller = new RemoteCaller({
     provider: 'aws',
-    classify: (err) => classifyAwsError(err, 'aws'),
+    classify: (err, operation, subject) =>
+      classifyAwsError(err, subject === undefined ? `aws ${operation}` : `aws ${operation} ${subject}`),
     metrics: deps.metrics,
     logger: deps.logger,
     retry: remoteRetry(config),

@@ -25,18 +25,10 @@ import {
 } from '@aws-sdk/client-kms';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
-import { RemoteCaller } from '../remote.js';
+import { attemptTimeLeftMs, type RemoteCaller } from '../remote.js';
 import { OptionalCalls, type OptionalCallIssue } from '../optional.js';
-import {
-  CorruptError,
-  InvalidInputError,
-  KeyDisabledError,
-  UnknownKeyError,
-  isAbortError,
-} from '../errors.js';
+import { CorruptError, InvalidInputError, KeyDisabledError, UnknownKeyError } from '../errors.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
-import { raceAbort } from '../../deadline.js';
-import { classifyAwsError } from './errors.js';
 import type { KeyIdentifier } from '../../config/providers/aws-identifiers.js';
 import { parseKeyArn } from '../../config/providers/aws-identifiers.js';
 import { contextFingerprint, decodeUnique, encodeUnique, materialIdVersion, materialVersion } from './ref.js';
@@ -84,24 +76,23 @@ export class AwsKmsProvider implements KekProvider {
     return this.optional.issues();
   }
 
-  /** One KMS command through RemoteCaller: deadline, bounded retries, concurrency, breaker, metrics. */
+  /**
+   * One KMS command on `what` through RemoteCaller (deadline, attempt timeout, bounded retries,
+   * Retry-After, concurrency, breaker, classification, metrics).
+   */
   private send(signal: AbortSignal, what: string): Send {
+    // The SDK's send is typed per command; the union of our commands all return output objects.
+    const send = this.o.client.send.bind(this.o.client) as <T>(
+      command: unknown,
+      options: { abortSignal: AbortSignal; requestTimeout: number },
+    ) => Promise<T>;
     return <T>(operation: string, command: unknown): Promise<T> =>
-      this.o.caller.call(operation, signal, async (attemptSignal) => {
-        try {
-          // The SDK's send is typed per command; the union of our commands all return output objects.
-          const sent = (this.o.client.send as (c: unknown, opts: { abortSignal: AbortSignal }) => Promise<T>)(
-            command,
-            {
-              abortSignal: attemptSignal,
-            },
-          );
-          return await raceAbort(sent, attemptSignal);
-        } catch (err) {
-          if (attemptSignal.aborted || isAbortError(err)) throw err; // RemoteCaller turns these into deadline/unavailable
-          throw classifyAwsError(err, `aws ${operation} ${what}`);
-        }
-      });
+      this.o.caller.call(
+        operation,
+        signal,
+        (attempt) => send<T>(command, { abortSignal: attempt, requestTimeout: attemptTimeLeftMs(attempt) }),
+        what,
+      );
   }
 
   async currentVersion(signal: AbortSignal): Promise<KeyVersionInfo> {

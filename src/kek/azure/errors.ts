@@ -28,7 +28,6 @@ interface RestErrorLike {
   statusCode?: number;
   code?: string;
   details?: unknown;
-  response?: { headers?: { get(name: string): string | undefined } };
 }
 
 function asRestError(err: unknown): RestErrorLike | undefined {
@@ -43,22 +42,6 @@ function innerCode(e: RestErrorLike): string | undefined {
     { error?: { innererror?: { code?: unknown }; innerError?: { code?: unknown } } } | undefined;
   const c = (d?.error?.innerError ?? d?.error?.innererror)?.code;
   return typeof c === 'string' ? c : undefined;
-}
-
-/** Retry-After in ms from a 429/503 (`retry-after-ms`, `x-ms-retry-after-ms`, or `Retry-After` seconds/date). */
-export function retryAfterMs(err: unknown, now: number = Date.now()): number | undefined {
-  const e = asRestError(err);
-  const get = e?.response?.headers?.get.bind(e.response.headers);
-  if (!get) return undefined;
-  for (const h of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const v = get(h);
-    if (v !== undefined && /^\d+(\.\d+)?$/.test(v.trim())) return Math.ceil(Number(v));
-  }
-  const ra = get('retry-after');
-  if (ra === undefined) return undefined;
-  if (/^\d+(\.\d+)?$/.test(ra.trim())) return Math.ceil(Number(ra) * 1000);
-  const at = Date.parse(ra);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 export interface ClassifyContext {

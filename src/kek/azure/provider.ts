@@ -25,8 +25,6 @@ import {
   CorruptError,
   InvalidInputError,
   KeyDisabledError,
-  ThrottledError,
-  UnavailableError,
   UnknownKeyError,
   type PluginError,
 } from '../errors.js';
@@ -41,7 +39,7 @@ import {
   type WrapResult,
 } from '../types.js';
 import { buildCredential, ReloadingCredential, TrackedCredential } from './credentials.js';
-import { classifyAzureError, retryAfterMs, type AzureOperation } from './errors.js';
+import { classifyAzureError, type AzureOperation } from './errors.js';
 import { keyResource, parseKid, sameKey, versionedKid } from './ids.js';
 import { isPurgeable, lacksPurgeProtection, stateOf, type VersionFacts } from './state.js';
 
@@ -76,7 +74,7 @@ export class AzureKekProvider implements KekProvider {
   private readonly credential: TokenCredential;
   private readonly tracked?: TrackedCredential;
   private readonly secrets: string[];
-  private readonly caller: RemoteCaller;
+  private readonly caller: RemoteCaller<AzureOperation>;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly crypto = new Map<string, CryptographyClient>();
@@ -125,8 +123,8 @@ export class AzureKekProvider implements KekProvider {
     this.keysClient = new KeyClient(cfg.vaultUrl, this.credential, this.clientOptions);
     this.caller = new RemoteCaller({
       provider: 'azure',
-      classify: (err) =>
-        classifyAzureError(err, { operation: 'getKey', what: this.resource, secrets: this.secrets }),
+      classify: (err, operation, what) =>
+        classifyAzureError(err, { operation, what: what ?? this.resource, secrets: this.secrets }),
       metrics: deps.metrics,
       logger: this.logger,
       // RemoteCaller caps each attempt (attemptTimeout, default the time left) and waits out a
@@ -209,14 +207,18 @@ export class AzureKekProvider implements KekProvider {
     const algorithm = this.wrapAlgorithm(facts);
     let kid: string | undefined;
     const what = versionedKid(this.cfg.vaultUrl, this.cfg.keyName, ref.version);
-    const result = await this.remote('wrapKey', what, signal, (s) =>
-      this.cryptoFor(ref.version).wrapKey(algorithm, dek, {
-        abortSignal: s,
-        onResponse: (raw: { status: number; parsedBody?: unknown }) => {
-          const body = raw.parsedBody as { kid?: unknown } | undefined;
-          if (raw.status === 200 && typeof body?.kid === 'string') kid = body.kid;
-        },
-      }),
+    const result = await this.caller.call(
+      'wrapKey',
+      signal,
+      (s) =>
+        this.cryptoFor(ref.version).wrapKey(algorithm, dek, {
+          abortSignal: s,
+          onResponse: (raw: { status: number; parsedBody?: unknown }) => {
+            const body = raw.parsedBody as { kid?: unknown } | undefined;
+            if (raw.status === 200 && typeof body?.kid === 'string') kid = body.kid;
+          },
+        }),
+      what,
     );
     const used = kid === undefined ? undefined : parseKid(kid);
     if (!used || !sameKey(used, this.cfg.vaultUrl, this.cfg.keyName) || used.version !== ref.version) {
@@ -247,8 +249,11 @@ export class AzureKekProvider implements KekProvider {
     }
     const algorithm = this.unwrapAlgorithm(wrapped);
     const what = versionedKid(this.cfg.vaultUrl, this.cfg.keyName, ref.version);
-    const result = await this.remote('unwrapKey', what, signal, (s) =>
-      this.cryptoFor(ref.version).unwrapKey(algorithm, wrapped, { abortSignal: s }),
+    const result = await this.caller.call(
+      'unwrapKey',
+      signal,
+      (s) => this.cryptoFor(ref.version).unwrapKey(algorithm, wrapped, { abortSignal: s }),
+      what,
     );
     return Buffer.from(result.result);
   }
@@ -270,33 +275,13 @@ export class AzureKekProvider implements KekProvider {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  /** One remote operation through RemoteCaller (deadline, attempt cap, retries, Retry-After). */
-  private remote<T>(
-    operation: AzureOperation,
-    what: string,
-    signal: AbortSignal,
-    fn: (s: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    return this.caller.call(operation, signal, async (attemptSignal) => {
-      try {
-        return await fn(attemptSignal);
-      } catch (err) {
-        if (attemptSignal.aborted) throw err; // deadline, attempt cap or cancellation: RemoteCaller names it
-        const e = classifyAzureError(err, { operation, what, secrets: this.secrets });
-        const wait = e.kind === 'throttled' || e.kind === 'unavailable' ? retryAfterMs(err) : undefined;
-        if (wait !== undefined && wait > 0) {
-          const Ctor = e.kind === 'throttled' ? ThrottledError : UnavailableError;
-          throw new Ctor(e.message, { cause: err, retryAfterMs: wait });
-        }
-        throw e;
-      }
-    });
-  }
-
   private async fetchFacts(version: string | undefined, signal: AbortSignal): Promise<VersionFacts> {
     const what = version ? versionedKid(this.cfg.vaultUrl, this.cfg.keyName, version) : this.resource;
-    const key = await this.remote('getKey', what, signal, (s) =>
-      this.keys.getKey(this.cfg.keyName, { ...(version ? { version } : {}), abortSignal: s }),
+    const key = await this.caller.call(
+      'getKey',
+      signal,
+      (s) => this.keys.getKey(this.cfg.keyName, { ...(version ? { version } : {}), abortSignal: s }),
+      what,
     );
     const facts = this.factsOf(key, what);
     if (version !== undefined && facts.version !== version) {
@@ -308,8 +293,11 @@ export class AzureKekProvider implements KekProvider {
 
   private async fetchDeleted(signal: AbortSignal): Promise<VersionFacts | undefined> {
     try {
-      const d = await this.remote('getDeletedKey', this.resource, signal, (s) =>
-        this.keys.getDeletedKey(this.cfg.keyName, { abortSignal: s }),
+      const d = await this.caller.call(
+        'getDeletedKey',
+        signal,
+        (s) => this.keys.getDeletedKey(this.cfg.keyName, { abortSignal: s }),
+        this.resource,
       );
       const facts = this.factsOf(d, this.resource);
       facts.deletedOn = d.properties.deletedOn ?? this.now();

@@ -12,10 +12,11 @@ export type CryptoKey = protos.google.cloud.kms.v1.ICryptoKey;
 export type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
 
 export interface CallOptions {
-  /** Aborts the call (cancels the RPC) when it fires. */
+  /**
+   * The attempt's signal from RemoteCaller: aborts the call (cancels the RPC) when it fires, and
+   * carries the attempt's deadline (the gRPC deadline, see remote.ts attemptTimeLeftMs).
+   */
   signal: AbortSignal;
-  /** gRPC deadline for this one call, in ms. */
-  timeoutMs: number;
 }
 
 export interface VersionPage {

@@ -14,10 +14,10 @@
  *   SDK's own retries are off (./sdk.ts).
  */
 import type { GcpConfig } from '../../config/providers/gcp.js';
-import { KeyDisabledError, PluginError, UnknownKeyError, abortReasonToError } from '../errors.js';
+import { KeyDisabledError, UnknownKeyError, abortReasonToError } from '../errors.js';
 import { RemoteCaller, type RemoteCallerOptions } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
-import { remainingMs } from '../../deadline.js';
+import { raceAbort } from '../../deadline.js';
 import {
   type KekProvider,
   type KekRef,
@@ -46,7 +46,7 @@ export class GcpKekProvider implements KekProvider {
   private readonly keyName: string;
   private readonly aad: Buffer;
   private readonly aadFp: string;
-  private readonly caller: RemoteCaller;
+  private readonly caller: RemoteCaller<GcpOperation>;
   private readonly optional: OptionalCalls;
 
   constructor(
@@ -67,8 +67,7 @@ export class GcpKekProvider implements KekProvider {
       concurrency: config.concurrency,
       ...options.caller,
       retry: { ...remoteRetry(config), ...options.caller?.retry },
-      // Attempts classify their own errors (see call()); this is only the fallback.
-      classify: (err) => classifyGcpError(err, 'call', this.keyName),
+      classify: (err, operation) => classifyGcpError(err, operation, this.keyName),
     });
   }
 
@@ -108,7 +107,7 @@ export class GcpKekProvider implements KekProvider {
             pageSize: LIST_PAGE_SIZE,
             ...(pageToken ? { pageToken } : {}),
           },
-          { signal: opts.signal, timeoutMs: remainingMs(opts.signal, opts.timeoutMs) },
+          opts,
         );
         for (const v of res.versions) {
           const id = Number(versionId(this.keyName, v.name) ?? 0);
@@ -186,44 +185,22 @@ export class GcpKekProvider implements KekProvider {
     await this.api.close();
   }
 
-  /** One remote operation through RemoteCaller; each attempt gets a gRPC deadline inside the caller's. */
+  /**
+   * One remote operation through RemoteCaller; each attempt's signal carries its gRPC deadline
+   * (./sdk.ts derives it with attemptTimeLeftMs).
+   */
   private async call<T>(
     operation: GcpOperation,
     signal: AbortSignal,
     fn: (opts: CallOptions) => Promise<T>,
   ): Promise<T> {
-    // Loading the SDK (first call only) is not a remote call: not charged to the attempt timeout.
-    if (this.api.ready) await untilReady(this.api.ready(), signal, `gcp ${operation}`);
-    return this.caller.call(operation, signal, async (attemptSignal) => {
-      try {
-        return await fn({
-          signal: attemptSignal,
-          timeoutMs: remainingMs(attemptSignal, this.config.attemptTimeout ?? 10_000),
-        });
-      } catch (err) {
-        // Classify here, where the operation is known for certain (concurrent calls share the caller).
-        if (attemptSignal.aborted) throw err;
-        throw err instanceof PluginError ? err : classifyGcpError(err, operation, this.keyName);
-      }
-    });
+    // Loading the SDK (first call only) is not a remote call: not charged to the attempt timeout,
+    // but bounded by the caller's deadline.
+    if (this.api.ready) {
+      await raceAbort(this.api.ready(), signal, () =>
+        abortReasonToError(signal, `gcp ${operation} (loading the Cloud KMS client)`),
+      );
+    }
+    return this.caller.call(operation, signal, (attemptSignal) => fn({ signal: attemptSignal }));
   }
-}
-
-/** Waits for `ready`, or rejects with the caller's deadline / cancellation, whichever comes first. */
-function untilReady(ready: Promise<void>, signal: AbortSignal, what: string): Promise<void> {
-  if (signal.aborted) return Promise.reject(abortReasonToError(signal, what));
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(abortReasonToError(signal, `${what} (loading the Cloud KMS client)`));
-    signal.addEventListener('abort', onAbort, { once: true });
-    ready.then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

@@ -8,7 +8,8 @@
  *   through a new client built with it (the old client finishes its calls and is closed a minute
  *   later); a bad new file is logged and counted and the old credentials kept.
  * - No SDK retries: every call passes `retry: null` (google-gax then applies only the per-call
- *   `timeout` as the gRPC deadline). RemoteCaller does the bounded, deadline-aware retries.
+ *   `timeout` as the gRPC deadline: the attempt's time left, from its signal). RemoteCaller does
+ *   the bounded, deadline-aware retries.
  *   (Never `maxRetries`: in google-gax 5 it poisons the client's shared retry settings.)
  * - Calls go through the client's `innerApiCalls`, the google-gax call functions the public methods
  *   wrap. Two reasons: their promise has `cancel()`, so an aborted signal really cancels the RPC;
@@ -24,6 +25,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import { CredentialFile, parseJsonObject } from '../credential-file.js';
 import { InvalidInputError } from '../errors.js';
+import { attemptTimeLeftMs } from '../remote.js';
 import { readConfiguredFile } from './files.js';
 import type {
   CallOptions,
@@ -238,7 +240,7 @@ export class SdkKmsApi implements KmsApi {
     this.followCredentialsFile();
     // A fresh options object per call: google-gax mutates it.
     const callOptions = {
-      timeout: Math.max(1, Math.floor(options.timeoutMs)),
+      timeout: attemptTimeLeftMs(signal),
       retry: null,
       ...(extra.autoPaginate === undefined ? {} : { autoPaginate: extra.autoPaginate }),
       otherArgs: { headers: { 'x-goog-request-params': stringify({ [extra.key ?? 'name']: name }) } },

@@ -11,8 +11,7 @@
  * pkcs11js is imported lazily: only a plugin configured with `provider: pkcs11` loads it.
  */
 import type * as Pkcs11js from 'pkcs11js';
-import { raceAbort } from '../../deadline.js';
-import { InvalidInputError, UnavailableError, abortReasonToError } from '../errors.js';
+import { InvalidInputError, UnavailableError } from '../errors.js';
 
 export type Pkcs11Lib = Pkcs11js.PKCS11;
 export type Pkcs11Api = typeof Pkcs11js;
@@ -87,9 +86,13 @@ export class Pkcs11Module {
     return mod;
   }
 
-  /** Runs native work; waits while the module is being re-initialised. */
-  async run<T>(signal: AbortSignal, fn: (generation: number) => Promise<T>): Promise<T> {
-    while (this.gate) await abortable(this.gate, signal, 'pkcs11: waiting for the module to re-initialise');
+  /**
+   * Runs native work; waits while the module is being re-initialised (a caller that gives up
+   * meanwhile, RemoteCaller at the attempt's deadline, stops waiting; the work then sees its
+   * aborted signal and does not start).
+   */
+  async run<T>(fn: (generation: number) => Promise<T>): Promise<T> {
+    while (this.gate) await this.gate;
     if (this.finalized) throw new UnavailableError('pkcs11: the module was closed');
     this.active += 1;
     try {
@@ -144,11 +147,6 @@ export class Pkcs11Module {
       // nothing more to release
     }
   }
-}
-
-/** Waits for `p` unless `signal` aborts first (then rejects with the classified abort). */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  return raceAbort(p, signal, () => abortReasonToError(signal, what));
 }
 
 function firstLine(err: unknown): string {

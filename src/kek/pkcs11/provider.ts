@@ -11,13 +11,7 @@
 import type { Pkcs11Config } from '../../config/providers/pkcs11.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
-import {
-  InvalidInputError,
-  KeyDisabledError,
-  PluginError,
-  UnknownKeyError,
-  asPluginError,
-} from '../errors.js';
+import { InvalidInputError, KeyDisabledError, UnknownKeyError, asPluginError } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
@@ -49,7 +43,7 @@ export class Pkcs11Provider implements KekProvider {
   readonly description: string;
   readonly key: string;
   readonly pool: SessionPool;
-  private readonly caller: RemoteCaller;
+  private readonly caller: RemoteCaller<Pkcs11Operation>;
   private readonly logger: Logger;
   private readonly metrics: ProviderMetrics;
   private readonly role: string;
@@ -87,7 +81,7 @@ export class Pkcs11Provider implements KekProvider {
       retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
       concurrency: config.concurrency,
-      classify: (err) => classifyPkcs11Error(err, 'read_key', `pkcs11 ${this.key}`),
+      classify: (err, operation) => classifyPkcs11Error(err, operation, this.what(operation)),
     });
   }
 
@@ -242,18 +236,20 @@ export class Pkcs11Provider implements KekProvider {
     signal: AbortSignal,
     fn: (session: Buffer, slot: Buffer) => Promise<T>,
   ): Promise<T> {
-    const what = `pkcs11 ${operation.replace('_', ' ')} ${this.key}`;
     return this.caller.call(operation, signal, (attempt) =>
-      this.pool.use(attempt, what, async (session, slot) => {
+      this.pool.use(attempt, this.what(operation), async (session, slot) => {
         try {
           return await fn(session, slot);
         } catch (err) {
-          if (err instanceof PluginError) throw err;
           if (staleHandle(err)) this.cache.clear(); // key object deleted or token re-read: look up again
-          throw classifyPkcs11Error(err, operation, what);
+          throw err; // RemoteCaller classifies it
         }
       }),
     );
+  }
+
+  private what(operation: Pkcs11Operation): string {
+    return `pkcs11 ${operation.replace('_', ' ')} ${this.key}`;
   }
 
   private warnOnce(id: string, msg: string): void {

@@ -4,9 +4,11 @@
  * adopt it through their rotation watcher (probe), like a new version in a cloud KMS.
  */
 import type { Pkcs11Config } from '../../config/providers/pkcs11.js';
+import { timeoutSignal } from '../../deadline.js';
 import type { Logger } from '../../observability/logger.js';
 import { InvalidInputError } from '../errors.js';
-import { classifyPkcs11Error } from './errors.js';
+import { RemoteCaller } from '../remote.js';
+import { classifyPkcs11Error, type Pkcs11Operation } from './errors.js';
 import {
   MAX_VERSION,
   aesKeyTemplate,
@@ -31,11 +33,23 @@ export interface GeneratedVersion {
   versions: number[];
 }
 
+const ROTATE_TIMEOUT_MS = 60_000;
+
 export async function generateNextVersion(
   config: Pkcs11Config,
   logger: Logger,
-  signal: AbortSignal = AbortSignal.timeout(60_000),
+  signal: AbortSignal = timeoutSignal(ROTATE_TIMEOUT_MS),
 ): Promise<GeneratedVersion> {
+  // One attempt (generating a key is not idempotent), bounded by `signal`, classified like every
+  // other PKCS#11 call.
+  const what = `pkcs11 rotate ${canonicalKey(config)}`;
+  const caller = new RemoteCaller<Pkcs11Operation>({
+    provider: 'pkcs11',
+    classify: (err, operation) => classifyPkcs11Error(err, operation, what),
+    logger,
+    retry: { maxAttempts: 1, defaultDeadlineMs: ROTATE_TIMEOUT_MS },
+    breaker: { failureThreshold: 0 },
+  });
   const module = await Pkcs11Module.open(config.modulePath);
   const pool = new SessionPool({
     module,
@@ -47,9 +61,9 @@ export async function generateNextVersion(
     readWrite: true,
   });
   try {
-    return await pool.use(signal, 'pkcs11 rotate', async (session, slot) => {
-      const { api, lib } = module;
-      try {
+    return await caller.call('generate_key', signal, (attempt) =>
+      pool.use(attempt, 'pkcs11 rotate', async (session, slot) => {
+        const { api, lib } = module;
         const { keys } = listVersions(api, lib, session, config.keyLabel);
         const highest = keys.length > 0 ? keys[keys.length - 1].version : 0;
         if (highest >= MAX_VERSION)
@@ -81,10 +95,8 @@ export async function generateNextVersion(
           family,
           versions: [...keys.map((k) => k.version), version],
         };
-      } catch (err) {
-        throw classifyPkcs11Error(err, 'generate_key', `pkcs11 rotate ${canonicalKey(config)}`);
-      }
-    });
+      }),
+    );
   } finally {
     await pool.close();
     await module.release();

@@ -19,7 +19,7 @@ import type { ProviderMetrics } from '../../observability/metrics.js';
 import { PermissionDeniedError, UnavailableError, abortReasonToError, isAbortError } from '../errors.js';
 import { Semaphore } from '../remote.js';
 import { CKR, ckrCode, ckrName, needsReopen } from './errors.js';
-import { abortable, type Pkcs11Module } from './module.js';
+import type { Pkcs11Module } from './module.js';
 import { readPinFile } from './pin.js';
 
 export type Handle = Buffer;
@@ -78,8 +78,10 @@ export class SessionPool {
   }
 
   /**
-   * Runs `fn` with a logged-in session. Rejects when `signal` aborts, while a native call already
-   * started finishes in the background and only then gives its session back.
+   * Runs `fn` with a logged-in session; call it inside a RemoteCaller attempt with the attempt's
+   * signal. Waiting for a session ends when `signal` aborts; a native call already started is not
+   * interruptible: RemoteCaller stops waiting for it, and it finishes in the background and only
+   * then gives its session back.
    */
   async use<T>(
     signal: AbortSignal,
@@ -92,9 +94,9 @@ export class SessionPool {
         ? abortReasonToError(signal, `${what} (waiting for a session)`)
         : err;
     });
-    const work = this.reinitIfNeeded()
+    return this.reinitIfNeeded()
       .then(() =>
-        this.options.module.run(signal, async (gen) => {
+        this.options.module.run(async (gen) => {
           if (signal.aborted) throw abortReasonToError(signal, what);
           if (gen !== this.generation) this.forget(gen);
           const session = this.checkout(gen);
@@ -110,13 +112,12 @@ export class SessionPool {
         }),
       )
       .finally(release);
-    return abortable(work, signal, what);
   }
 
   /** Closes every session (the login ends with the last one). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.options.module.run(new AbortController().signal, async (gen) => {
+    await this.options.module.run(async (gen) => {
       if (gen === this.generation) this.closeAll();
     });
   }

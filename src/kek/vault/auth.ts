@@ -15,19 +15,13 @@
  * `credentialRenewals`. Tokens, JWTs and secret IDs are never logged or put in errors.
  */
 import type { VaultConfig } from '../../config/providers/vault.js';
-import { raceAbort, timeoutSignal } from '../../deadline.js';
+import { timeoutSignal } from '../../deadline.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
-import {
-  CorruptError,
-  PermissionDeniedError,
-  PluginError,
-  UnavailableError,
-  abortReasonToError,
-} from '../errors.js';
+import { CorruptError, PermissionDeniedError, PluginError, UnavailableError } from '../errors.js';
 import { CredentialFile, jwtExpiry, parseSecretText } from '../credential-file.js';
 import type { RemoteCaller } from '../remote.js';
-import { classifyVaultError, type VaultOperation } from './errors.js';
+import type { VaultOperation } from './errors.js';
 import type { VaultHttp } from './http.js';
 
 export interface VaultAuthOptions {
@@ -81,7 +75,7 @@ export class VaultAuth {
   constructor(
     private readonly config: VaultConfig['auth'],
     private readonly http: VaultHttp,
-    private readonly caller: RemoteCaller,
+    private readonly caller: RemoteCaller<VaultOperation>,
     private readonly logger: Logger,
     private readonly metrics: ProviderMetrics,
     options: VaultAuthOptions = {},
@@ -118,8 +112,11 @@ export class VaultAuth {
     return this.config.method;
   }
 
-  /** A token to send now; logs in (or reads the token file) first if needed. */
-  async token(signal: AbortSignal): Promise<string> {
+  /**
+   * A token to send now; logs in (or reads the token file) first if needed. Called inside a
+   * RemoteCaller attempt, which stops waiting for a login when the attempt's signal fires.
+   */
+  async token(): Promise<string> {
     if (this.closed) throw new UnavailableError('vault auth: provider closed', { retryable: false });
     if (this.config.method === 'token') return this.fromFile(false).token;
     // Re-read changed login files now (the value is used at the next login; errors surface there).
@@ -132,19 +129,19 @@ export class VaultAuth {
     }
     const cur = this.current;
     if (cur && !this.expiringSoon(cur)) return cur.token;
-    return (await this.login(signal)).token;
+    return (await this.login()).token;
   }
 
   /**
    * Vault answered 403 to a request made with `stale`. Gets a different token if that can help
    * (a fresh login, or a changed token file). Resolves true when a retry makes sense.
    */
-  async recover(stale: string, signal: AbortSignal): Promise<boolean> {
+  async recover(stale: string): Promise<boolean> {
     if (this.closed) return false;
     if (this.current && this.current.token !== stale) return true;
     if (this.config.method === 'token') return this.fromFile(true).token !== stale;
     if (this.pendingLogin) {
-      await raceSignal(this.pendingLogin, signal, 'vault login');
+      await this.pendingLogin;
       return true;
     }
     // A token that was denied right after a forced login points at the policy, not at expiry.
@@ -155,7 +152,7 @@ export class VaultAuth {
       'vault denied the current token; logging in again',
     );
     if (this.current?.token === stale) this.current = undefined;
-    await this.login(signal);
+    await this.login();
     return true;
   }
 
@@ -235,14 +232,15 @@ export class VaultAuth {
 
   // ---- login methods --------------------------------------------------------------------------
 
-  private login(signal: AbortSignal): Promise<TokenState> {
+  /** The login in flight (one at a time, bounded by its own background deadline), or a new one. */
+  private login(): Promise<TokenState> {
     if (!this.pendingLogin) {
       const shared = this.doLogin(this.bgSignal()).finally(() => {
         if (this.pendingLogin === shared) this.pendingLogin = undefined;
       });
       this.pendingLogin = shared;
     }
-    return raceSignal(this.pendingLogin, signal, 'vault login');
+    return this.pendingLogin;
   }
 
   private async doLogin(signal: AbortSignal): Promise<TokenState> {
@@ -353,7 +351,7 @@ export class VaultAuth {
 
   private async backgroundLogin(state: TokenState): Promise<void> {
     try {
-      await this.login(this.bgSignal());
+      await this.login();
     } catch {
       // Logged by doLogin; keep the old token while it lasts and try again.
       if (this.current === state) this.retryLater(state);
@@ -376,15 +374,9 @@ export class VaultAuth {
     token: string | undefined,
     signal: AbortSignal,
   ): Promise<T | undefined> {
-    const what = `vault ${op.replace('_', '-')}`;
-    return this.caller.call(op, signal, async (attempt) => {
-      try {
-        return await this.http.request<T>(method, path, { body, token, signal: attempt });
-      } catch (err) {
-        if (attempt.aborted) throw err;
-        throw classifyVaultError(err, op, what);
-      }
-    });
+    return this.caller.call(op, signal, (attempt) =>
+      this.http.request<T>(method, path, { body, token, signal: attempt }),
+    );
   }
 
   private bgSignal(): AbortSignal {
@@ -421,9 +413,4 @@ function asNumber(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
   return undefined;
-}
-
-/** Waits for a shared promise, but gives up when this caller's own signal aborts. */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  return raceAbort(promise, signal, () => abortReasonToError(signal, what));
 }

@@ -47,10 +47,23 @@ export class VaultHttpError extends Error {
     readonly errors: string[],
     readonly method: string,
     readonly path: string,
+    /** The response's retry hints only (`retry-after`, ...), for RemoteCaller; no other header. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(`Vault ${method} /v1/${path}: HTTP ${status}${errors.length ? `: ${errors.join('; ')}` : ''}`);
     this.name = 'VaultHttpError';
   }
+}
+
+const RETRY_HEADERS = ['retry-after', 'retry-after-ms', 'x-ms-retry-after-ms'];
+
+function retryHeaders(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of RETRY_HEADERS) {
+    const v = headers.get(h);
+    if (v !== null) out[h] = v;
+  }
+  return out;
 }
 
 /** The response was 2xx but not the JSON Vault sends. */
@@ -182,7 +195,7 @@ export class VaultHttp {
           `redirected (HTTP ${res.status}) to ${scrub(res.headers.get('location') ?? 'an unnamed location')}`,
         ];
       }
-      throw new VaultHttpError(res.status, errors, method, path);
+      throw new VaultHttpError(res.status, errors, method, path, retryHeaders(res.headers));
     }
     if (res.status === 204 || text.trim() === '') return undefined;
     try {

@@ -59,7 +59,7 @@ export class VaultProvider implements KekProvider {
   /** The canonical key string carried in every KekRef.key. */
   readonly key: string;
 
-  private readonly caller: RemoteCaller;
+  private readonly caller: RemoteCaller<VaultOperation>;
   private readonly auth: VaultAuth;
   private readonly associatedData: string | undefined;
   private readonly logger: Logger;
@@ -90,17 +90,17 @@ export class VaultProvider implements KekProvider {
       retry: { ...remoteRetry(config), ...options.retry },
       breaker: options.breaker,
     };
-    this.caller = new RemoteCaller({
+    this.caller = new RemoteCaller<VaultOperation>({
       ...common,
       concurrency: options.concurrency ?? config.concurrency,
-      classify: (err) => classifyVaultError(err, 'read_key', `vault ${this.key}`),
+      classify: (err, op) => classifyVaultError(err, op, `vault ${op.replace('_', ' ')} ${this.key}`),
     });
     // Logins and renewals get their own caller: a login inside a transit attempt must not wait for
     // a transit concurrency slot, and a failing login must not open the transit circuit.
-    const authCaller = new RemoteCaller({
+    const authCaller = new RemoteCaller<VaultOperation>({
       ...common,
       concurrency: 4,
-      classify: (err) => classifyVaultError(err, 'login', 'vault auth'),
+      classify: (err, op) => classifyVaultError(err, op, `vault ${op.replace('_', '-')}`),
     });
     this.auth = new VaultAuth(config.auth, http, authCaller, deps.logger, deps.metrics, options.auth);
   }
@@ -232,23 +232,16 @@ export class VaultProvider implements KekProvider {
     body: Record<string, unknown> | undefined,
     signal: AbortSignal,
   ): Promise<T | undefined> {
-    const what = `vault ${op.replace('_', ' ')} ${this.key}`;
     return this.caller.call(op, signal, async (attempt) => {
-      const token = await this.auth.token(attempt);
+      const token = await this.auth.token();
       try {
         return await this.http.request<T>(method, path, { token, body, signal: attempt });
       } catch (err) {
-        if (attempt.aborted) throw err;
-        if (!(err instanceof VaultHttpError) || err.status !== 403) throw classifyVaultError(err, op, what);
-        if (!(await this.auth.recover(token, attempt))) throw classifyVaultError(err, op, what);
+        if (attempt.aborted || !(err instanceof VaultHttpError) || err.status !== 403) throw err;
+        if (!(await this.auth.recover(token))) throw err;
       }
-      const fresh = await this.auth.token(attempt);
-      try {
-        return await this.http.request<T>(method, path, { token: fresh, body, signal: attempt });
-      } catch (err) {
-        if (attempt.aborted) throw err;
-        throw classifyVaultError(err, op, what);
-      }
+      const fresh = await this.auth.token();
+      return this.http.request<T>(method, path, { token: fresh, body, signal: attempt });
     });
   }
 }

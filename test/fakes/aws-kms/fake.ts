@@ -38,6 +38,8 @@ export interface AwsFault {
   /** HTTP status; default 400 for named client errors, 500 for KMSInternalException, 503 for ServiceUnavailable. */
   status?: number;
   message?: string;
+  /** Sent as the error answer's Retry-After header (seconds or an HTTP-date). */
+  retryAfter?: string;
   /** Accept the request and never answer (until the client gives up or the fake closes). */
   hang?: boolean;
   /** Answer normally, but only after this many ms. */
@@ -235,7 +237,7 @@ export class FakeAwsKms {
         }
         this.hung.delete(res);
       });
-      const send = (status: number, obj: unknown): void => {
+      const send = (status: number, obj: unknown, headers: Record<string, string> = {}): void => {
         entry.status = status;
         entry.pending = false;
         const bodyText = JSON.stringify(obj);
@@ -243,12 +245,13 @@ export class FakeAwsKms {
           'content-type': 'application/x-amz-json-1.1',
           'x-amzn-requestid': randomUUID(),
           'content-length': Buffer.byteLength(bodyText),
+          ...headers,
         });
         res.end(bodyText);
       };
-      const fail = (e: KmsError): void => {
+      const fail = (e: KmsError, headers?: Record<string, string>): void => {
         entry.error = e.type;
-        send(e.status, { __type: e.type, message: e.message });
+        send(e.status, { __type: e.type, message: e.message }, headers);
       };
 
       let body: Json;
@@ -292,7 +295,10 @@ export class FakeAwsKms {
               : status >= 500
                 ? 'KMSInternalException'
                 : 'ValidationException');
-          return fail(new KmsError(type, fault.message ?? type, status));
+          return fail(
+            new KmsError(type, fault.message ?? type, status),
+            fault.retryAfter === undefined ? undefined : { 'retry-after': fault.retryAfter },
+          );
         }
       }
       const answer = (): void => {

@@ -11,7 +11,12 @@ import {
 } from '../../../src/errors.js';
 import { mapError } from '../../../src/server/errors.js';
 import { status } from '@grpc/grpc-js';
-import { RemoteCaller, Semaphore, type RemoteCallerOptions } from '../../../src/kek/remote.js';
+import {
+  RemoteCaller,
+  Semaphore,
+  attemptTimeLeftMs,
+  type RemoteCallerOptions,
+} from '../../../src/kek/remote.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 
@@ -539,5 +544,244 @@ describe('RemoteCaller deadlines reach every attempt (issue 12.5)', () => {
     const err = await errorOf(rc.call('encrypt', never(), async () => 'never'));
     expect(err.message).toMatch(/unavailable: vault encrypt: Vault is sealed/);
     expect(err.message).toMatch(/circuit open after 2 consecutive failures/);
+  });
+});
+
+describe('RemoteCaller owns classification, Retry-After and the attempt (issue 14.2)', () => {
+  /** A raw SDK-style error: what a provider's attempt throws, unclassified. */
+  function raw(name: string, extra: Record<string, unknown> = {}): Error {
+    return Object.assign(new Error(`${name} from the SDK`), { name }, extra);
+  }
+
+  /** Maps `raw()` errors the way a provider's classifier would, naming operation and subject. */
+  function classifier(calls: Array<[string, string | undefined]>): RemoteCallerOptions['classify'] {
+    return (err, operation, subject) => {
+      calls.push([operation, subject]);
+      const what = `fake ${operation}${subject ? ` on ${subject}` : ''}`;
+      const name = (err as Error).name;
+      if (name === 'Throttled') return new ThrottledError(`${what}: throttled`, { cause: new Error('safe') });
+      if (name === 'Sealed') return new SealedError(`${what}: sealed`);
+      if (name === 'Denied') return new PermissionDeniedError(`${what}: denied`);
+      return new InternalError(`${what}: ${name}`);
+    };
+  }
+
+  class SealedError extends UnavailableError {
+    readonly reason = 'sealed';
+  }
+
+  function rc(
+    classify: RemoteCallerOptions['classify'],
+    retry: Partial<RemoteCallerOptions['retry']> = {},
+    over: Partial<RemoteCallerOptions> = {},
+  ): RemoteCaller {
+    return new RemoteCaller({
+      provider: 'fake',
+      classify,
+      logger: silentLogger(),
+      random: () => 0,
+      ...over,
+      retry: { baseBackoffMs: 5, maxBackoffMs: 20, minAttemptMs: 5, ...retry },
+    });
+  }
+
+  it('classifies with the operation and subject of each call, also for concurrent calls', async () => {
+    const calls: Array<[string, string | undefined]> = [];
+    const caller = rc(classifier(calls), { maxAttempts: 1 });
+    const [a, b, c] = await Promise.all([
+      errorOf(caller.call('getKey', never(), async () => Promise.reject(raw('Boom')), 'kv/keys/k')),
+      errorOf(caller.call('wrapKey', never(), async () => Promise.reject(raw('Denied')), 'kv/keys/k/v2')),
+      errorOf(caller.call('decrypt', never(), async () => Promise.reject(raw('Boom')))),
+    ]);
+    expect(a.message).toBe('fake getKey on kv/keys/k: Boom');
+    expect(b.message).toBe('fake wrapKey on kv/keys/k/v2: denied');
+    expect(b.kind).toBe('permission_denied');
+    expect(c.message).toBe('fake decrypt: Boom');
+    expect(calls.sort()).toEqual([
+      ['decrypt', undefined],
+      ['getKey', 'kv/keys/k'],
+      ['wrapKey', 'kv/keys/k/v2'],
+    ]);
+  });
+
+  it('classifies each failure once, and never a PluginError or its own abort', async () => {
+    const calls: Array<[string, string | undefined]> = [];
+    const caller = rc(classifier(calls), { maxAttempts: 3, attemptTimeoutMs: 50 });
+    let attempts = 0;
+    const err = await errorOf(
+      caller.call('encrypt', never(), async (s) => {
+        attempts += 1;
+        if (attempts === 1) throw raw('Throttled'); // classified
+        if (attempts === 2) throw new UnavailableError('already classified'); // passed through
+        await new Promise((r) => s.addEventListener('abort', r)); // cut by the attempt cap
+        throw raw('AbortError');
+      }),
+    );
+    expect(attempts).toBe(3);
+    expect(calls).toEqual([['encrypt', undefined]]);
+    expect(err.kind).toBe('unavailable');
+    expect(err.message).toMatch(/fake encrypt: no answer within 50 ms/);
+  });
+
+  const HINTS: Array<[string, (ms: number) => Record<string, unknown>]> = [
+    [
+      'Retry-After seconds (Azure RestError)',
+      (ms) => ({ response: { headers: hdrs({ 'retry-after': `${ms / 1000}` }) } }),
+    ],
+    [
+      'retry-after-ms (Azure RestError)',
+      (ms) => ({ response: { headers: hdrs({ 'retry-after-ms': `${ms}` }) } }),
+    ],
+    [
+      'x-ms-retry-after-ms (Azure RestError)',
+      (ms) => ({ response: { headers: hdrs({ 'x-ms-retry-after-ms': `${ms}` }) } }),
+    ],
+    ['Retry-After seconds (Vault HTTP error)', (ms) => ({ headers: { 'retry-after': `${ms / 1000}` } })],
+    [
+      'Retry-After seconds (AWS $response)',
+      (ms) => ({ $response: { statusCode: 503, headers: { 'retry-after': `${ms / 1000}` } } }),
+    ],
+    [
+      'gRPC RetryInfo',
+      (ms) => ({
+        statusDetails: [{ retryDelay: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 } }],
+      }),
+    ],
+  ];
+
+  function hdrs(h: Record<string, string>): { get(n: string): string | undefined } {
+    return { get: (n) => h[n.toLowerCase()] };
+  }
+
+  it.each(HINTS)('%s on a raw throttled error is waited out, then retried', async (_form, hint) => {
+    const caller = rc(classifier([]), { maxAttempts: 3 });
+    let attempts = 0;
+    const t0 = Date.now();
+    const v = await caller.call('unwrap', timeoutSignal(5000), async () => {
+      attempts += 1;
+      if (attempts === 1) throw raw('Throttled', hint(500));
+      return 'ok';
+    });
+    expect(v).toBe('ok');
+    expect(attempts).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(480); // the back-off alone would be 5 ms
+  });
+
+  it.each(HINTS)('%s past the deadline fails at once, naming the wait', async (_form, hint) => {
+    const caller = rc(classifier([]), { maxAttempts: 3 });
+    let attempts = 0;
+    const err = await errorOf(
+      caller.call('unwrap', timeoutSignal(1500), async () => {
+        attempts += 1;
+        throw raw('Throttled', hint(5000));
+      }),
+    );
+    expect(attempts).toBe(1);
+    expect(err.kind).toBe('throttled');
+    expect(err.message).toMatch(/fake unwrap: throttled; Retry-After 5 s does not fit in the \d+ ms left/);
+    expect(mapError(err).code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('keeps the classified error (subclass, fields, safe cause) when it adds the retry hint', async () => {
+    const caller = rc(classifier([]), { maxAttempts: 1 });
+    const err = await errorOf(
+      caller.call('read_key', never(), async () => {
+        throw raw('Sealed', { headers: { 'retry-after': '2' } });
+      }),
+    );
+    expect(err).toBeInstanceOf(SealedError);
+    expect((err as SealedError).reason).toBe('sealed');
+    expect(err.retryAfterMs).toBe(2000);
+    expect(err.retryable).toBe(true);
+    expect(err.message).toBe('fake read_key: sealed');
+    const throttled = await errorOf(
+      caller.call('wrap', never(), async () => {
+        throw raw('Throttled', { headers: { 'retry-after': '1' } });
+      }),
+    );
+    expect(throttled).toBeInstanceOf(ThrottledError);
+    expect(throttled.retryAfterMs).toBe(1000);
+    expect((throttled.cause as Error).message).toBe('safe'); // never the raw SDK error (it may hold the request)
+  });
+
+  it('a retry hint on an error that is neither throttled nor unavailable is ignored', async () => {
+    const caller = rc(classifier([]), { maxAttempts: 3 });
+    let attempts = 0;
+    const err = await errorOf(
+      caller.call('wrap', never(), async () => {
+        attempts += 1;
+        throw raw('Denied', { headers: { 'retry-after': '1' } });
+      }),
+    );
+    expect(attempts).toBe(1);
+    expect(err.kind).toBe('permission_denied');
+    expect(err.retryAfterMs).toBeUndefined();
+  });
+
+  it('the attempt may use the time left by default; attemptTimeout caps it; the SDK number comes from the signal', async () => {
+    const seen: number[] = [];
+    const probe = async (s: AbortSignal): Promise<string> => {
+      seen.push(attemptTimeLeftMs(s));
+      return 'ok';
+    };
+    await rc(classifier([])).call('a', timeoutSignal(3000), probe); // time left
+    await rc(classifier([]), { attemptTimeoutMs: 400 }).call('b', timeoutSignal(3000), probe); // capped
+    await rc(classifier([]), { attemptTimeoutMs: 5000 }).call('c', timeoutSignal(1000), probe); // time left < cap
+    await rc(classifier([]), { defaultDeadlineMs: 2000 }).call('d', never(), probe); // no deadline: the default
+    expect(seen[0]).toBeGreaterThan(2000);
+    expect(seen[0]).toBeLessThanOrEqual(3000);
+    expect(seen[1]).toBeGreaterThan(200);
+    expect(seen[1]).toBeLessThanOrEqual(400);
+    expect(seen[2]).toBeGreaterThan(500);
+    expect(seen[2]).toBeLessThanOrEqual(1000);
+    expect(seen[3]).toBeGreaterThan(1000);
+    expect(seen[3]).toBeLessThanOrEqual(2000);
+    // A signal RemoteCaller did not make: the fallback; an aborted one: at least 1 ms.
+    expect(attemptTimeLeftMs(never(), 1234)).toBe(1234);
+    const gone = new AbortController();
+    gone.abort();
+    expect(attemptTimeLeftMs(gone.signal)).toBe(1);
+  });
+
+  it('an SDK call that ignores the signal is abandoned at the attempt cap, retried, and its slot freed', async () => {
+    const caller = rc(classifier([]), { maxAttempts: 2, attemptTimeoutMs: 100 }, { concurrency: 1 });
+    let attempts = 0;
+    const t0 = Date.now();
+    const err = await errorOf(
+      caller.call('decrypt', timeoutSignal(10_000), () => {
+        attempts += 1;
+        return new Promise<string>(() => undefined); // never settles, never looks at the signal
+      }),
+    );
+    expect(attempts).toBe(2);
+    expect(err.kind).toBe('unavailable');
+    expect(err.message).toMatch(/no answer within 100 ms/);
+    expect(Date.now() - t0).toBeLessThan(5000); // not the 10 s deadline
+    // The only slot was given back although both hung calls still "run".
+    await expect(caller.call('decrypt', timeoutSignal(2000), async () => 'next')).resolves.toBe('next');
+  });
+
+  it('an SDK call that ignores the signal ends at the caller deadline as DEADLINE_EXCEEDED', async () => {
+    const caller = rc(classifier([]), { maxAttempts: 4 });
+    const t0 = Date.now();
+    let lateRejection = false;
+    const err = await errorOf(
+      caller.call(
+        'unwrap',
+        timeoutSignal(300),
+        () =>
+          new Promise<string>((_resolve, reject) =>
+            setTimeout(() => {
+              lateRejection = true;
+              reject(raw('Boom')); // after the caller gave up: swallowed, not unhandled
+            }, 800),
+          ),
+      ),
+    );
+    expect(err.kind).toBe('deadline');
+    expect(mapError(err).code).toBe(status.DEADLINE_EXCEEDED);
+    expect(Date.now() - t0).toBeLessThan(750);
+    await sleep(600);
+    expect(lateRejection).toBe(true);
   });
 });

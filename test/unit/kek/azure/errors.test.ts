@@ -1,8 +1,11 @@
-/** Azure provider: error classification, scrubbing and Retry-After (src/kek/azure/errors.ts). */
+/**
+ * Azure provider: error classification and scrubbing (src/kek/azure/errors.ts). Retry-After is
+ * read by RemoteCaller for every backend: test/unit/kek/retry-after.test.ts.
+ */
 import { describe, expect, it } from '@jest/globals';
 import { RestError } from '@azure/core-rest-pipeline';
 
-import { classifyAzureError, retryAfterMs, scrub } from '../../../../src/kek/azure/errors.js';
+import { classifyAzureError, scrub } from '../../../../src/kek/azure/errors.js';
 
 function rest(
   status: number | undefined,
@@ -92,19 +95,5 @@ describe('classifyAzureError', () => {
     expect(scrub('Authorization: Bearer abc.def-ghi')).toBe('Authorization: Bearer [redacted]');
     expect(scrub('token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig here')).toBe('token [redacted-jwt] here');
     expect(scrub('x'.repeat(400)).length).toBeLessThanOrEqual(301);
-  });
-});
-
-describe('retryAfterMs', () => {
-  it.each<[Record<string, string>, number | undefined]>([
-    [{ 'retry-after': '2' }, 2000],
-    [{ 'retry-after': '0.5' }, 500],
-    [{ 'retry-after-ms': '250' }, 250],
-    [{ 'x-ms-retry-after-ms': '75' }, 75],
-    [{ 'retry-after': new Date(Date.parse('2026-01-01T00:00:03Z')).toUTCString() }, 3000],
-    [{ 'retry-after': 'soon' }, undefined],
-    [{}, undefined],
-  ])('%j → %s', (headers, ms) => {
-    expect(retryAfterMs(rest(429, 'Throttled', 'x', headers), Date.parse('2026-01-01T00:00:00Z'))).toBe(ms);
   });
 });
