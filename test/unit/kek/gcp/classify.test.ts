@@ -1,7 +1,7 @@
-/** GCP provider: error classification and scrubbing (src/kek/gcp/classify.ts). */
+/** GCP provider: error classification (src/kek/gcp/classify.ts); scrubbing: ../error-kit/scrub.test.ts. */
 import { describe, expect, it } from '@jest/globals';
 
-import { classifyGcpError, scrub, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
+import { classifyGcpError, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
 import { KEY } from './support.js';
 
 describe('gcp error classification', () => {
@@ -47,12 +47,5 @@ describe('gcp error classification', () => {
     expect(err.message).not.toContain('ya29.abcdefSECRET');
     expect(classifyGcpError('weird', 'encrypt', KEY).kind).toBe('internal');
   });
-
-  it('scrubs bearer tokens, JWTs, PEM blocks and token fields, and bounds the length', () => {
-    const text = scrub(
-      'Bearer abc.def ya29.token eyJhbGciOi.eyJzdWIiOi.sig "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----" access_token=zzz',
-    );
-    for (const s of ['abc.def', 'ya29.token', 'eyJhbGciOi', 'MIIE', 'zzz']) expect(text).not.toContain(s);
-    expect(scrub('x'.repeat(1000)).length).toBeLessThanOrEqual(301);
-  });
+  // The scrub assertions moved to test/unit/kek/error-kit/scrub.test.ts with the scrubber.
 });
