@@ -38,21 +38,29 @@ function named(ref: KekRef): string {
   return `${clip(ref.provider)}:${clip(ref.key)} version ${clip(ref.version)}`;
 }
 
-/**
- * Throws ForeignWrapRefError unless `owner` owns `ref` (its canUnwrap accepts it and `own`, an
- * extra provider-specific condition, holds). `why` replaces the default explanation.
- */
-export function assertWrapRef(owner: RefOwner, ref: KekRef, why?: string, own = true): void {
-  if (own && owner.canUnwrap(ref)) return;
+export interface WrapRefCheck {
+  /** Whether the provider owns the ref (default: `owner.canUnwrap(ref)`). */
+  owns?: boolean;
+  /** Replaces the default explanation (e.g. "resolved with a different EncryptionContext"). */
+  why?: string;
+}
+
+/** Throws ForeignWrapRefError unless `owner` owns `ref`. Call it before anything else in wrap(). */
+export function assertWrapRef(owner: RefOwner, ref: KekRef, check: WrapRefCheck = {}): void {
+  if (check.owns ?? owner.canUnwrap(ref)) return;
   throw new ForeignWrapRefError(
-    `${owner.kind} wrap: asked to wrap with ${named(ref)}, which is not a version this provider resolved for ${owner.description}${why ? `: ${why}` : ''}; wrap only with a version from this provider's currentVersion()`,
+    `${owner.kind} wrap: asked to wrap with ${named(ref)}, which is not a version this provider resolved for ${owner.description}${check.why ? ` (${check.why})` : ''}; wrap only with a version from this provider's currentVersion()`,
   );
 }
 
-/** Throws ForeignUnwrapRefError unless `owner.canUnwrap(ref)`; `hint` says what to configure. */
-export function assertUnwrapRef(owner: RefOwner, ref: KekRef, hint?: string): void {
-  if (owner.canUnwrap(ref)) return;
-  throw new ForeignUnwrapRefError(
+/** The error for unwrap() with a ref `owner` does not own; `hint` says what to configure. */
+export function foreignUnwrapRef(owner: RefOwner, ref: KekRef, hint?: string): ForeignUnwrapRefError {
+  return new ForeignUnwrapRefError(
     `${owner.kind} unwrap: ${named(ref)} is not this provider's key (${owner.description}); ${hint ?? 'add that key as the provider or under decryptOnly'}`,
   );
+}
+
+/** Throws foreignUnwrapRef(…) unless `owner.canUnwrap(ref)`. Call it before anything else in unwrap(). */
+export function assertUnwrapRef(owner: RefOwner, ref: KekRef, hint?: string): void {
+  if (!owner.canUnwrap(ref)) throw foreignUnwrapRef(owner, ref, hint);
 }
