@@ -87,6 +87,26 @@ describe('classifyAzureError', () => {
     const down = Object.assign(new Error('x'), { name: 'AuthenticationError', statusCode: 503 });
     expect(classifyAzureError(down, ctx)).toMatchObject({ kind: 'unavailable', retryable: true });
   });
+  it('statuses without a Key Vault meaning follow the shared HTTP baseline', () => {
+    expect(classifyAzureError(rest(409, 'Conflict'), ctx).kind).toBe('invalid_input');
+    expect(classifyAzureError(rest(410), ctx).kind).toBe('unknown_key');
+  });
+
+  it('a TLS failure says what to fix and is not retried; a reset is', () => {
+    const tls = classifyAzureError(rest(undefined, 'CERT_HAS_EXPIRED', 'certificate has expired'), ctx);
+    expect(tls).toMatchObject({ kind: 'unavailable', retryable: false });
+    expect(tls.message).toMatch(/TLS handshake with Key Vault failed \(CERT_HAS_EXPIRED.*azure\.caFile/);
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(classifyAzureError(reset, ctx)).toMatchObject({ kind: 'unavailable', retryable: true });
+  });
+
+  it('scrubs known secrets and token-shaped text out of service messages', () => {
+    const e = classifyAzureError(
+      rest(400, 'BadParameter', 'bad token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig'),
+      ctx,
+    );
+    expect(e.message).not.toContain('eyJ');
+  });
   // The scrub assertions moved to test/unit/kek/error-kit/scrub.test.ts with the scrubber.
 });
 

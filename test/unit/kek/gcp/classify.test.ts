@@ -49,3 +49,25 @@ describe('gcp error classification', () => {
   });
   // The scrub assertions moved to test/unit/kek/error-kit/scrub.test.ts with the scrubber.
 });
+
+describe('gcp network and TLS failures (shared table)', () => {
+  const grpcError = (code: number, details: string) =>
+    Object.assign(new Error(`${code} X: ${details}`), { code, details });
+
+  it('UNAVAILABLE caused by a refused certificate is not retried and names gcp.caFile', () => {
+    const err = classifyGcpError(
+      grpcError(14, 'No connection established. Last error: Error: self-signed certificate'),
+      'encrypt',
+      KEY,
+    );
+    expect(err.kind).toBe('unavailable');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/TLS handshake with Cloud KMS failed .*gcp\.caFile/);
+  });
+
+  it('plain UNAVAILABLE stays retryable; a network code outside gRPC is unavailable', () => {
+    expect(classifyGcpError(grpcError(14, 'Connection dropped'), 'encrypt', KEY).retryable).toBe(true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(classifyGcpError(refused, 'encrypt', KEY)).toMatchObject({ kind: 'unavailable', retryable: true });
+  });
+});
