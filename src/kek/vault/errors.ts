@@ -10,7 +10,6 @@ import {
   KeyDisabledError,
   PermissionDeniedError,
   PluginError,
-  ThrottledError,
   UnauthenticatedError,
   UnavailableError,
   UnknownKeyError,
@@ -91,15 +90,14 @@ function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): Plug
     );
   }
   if (status === 403) {
-    if (op === 'login')
-      return new PermissionDeniedError(
-        `${what}: Vault refused the login${said}; check the role and the credential`,
-      );
-    return new PermissionDeniedError(
-      `${what}: permission denied by Vault; check the token's policy (see docs/providers/vault.md)`,
+    return httpStatusError(
+      403,
+      op === 'login'
+        ? `${what}: Vault refused the login${said}; check the role and the credential`
+        : `${what}: permission denied by Vault; check the token's policy (see docs/providers/vault.md)`,
     );
   }
-  if (status === 429) return new ThrottledError(`${what}: Vault rate limit reached (HTTP 429)${said}`);
+  if (status === 429) return httpStatusError(429, `${what}: Vault rate limit reached (HTTP 429)${said}`);
   if (status === 412)
     return new VaultUnavailableError('standby', `${what}: Vault node not yet consistent (HTTP 412)`);
   if (status >= 500)
