@@ -184,7 +184,6 @@ export class AwsKmsProvider implements KekProvider {
     const ref = version.ref;
     const sameContext = decodeUnique(ref.unique).ctx === this.ctxFp;
     assertWrapRef(this, ref, {
-      owns: ref.provider === 'aws' && parseKeyArn(ref.key) !== undefined && sameContext,
       why: sameContext ? undefined : 'it was resolved with a different EncryptionContext; resolve it again',
     });
     if (version.state !== 'enabled') {
