@@ -13,12 +13,23 @@
  *   loaded is kept until it expires (`expiresAt`, e.g. a JWT's `exp`); after that `get()` throws.
  * - A good new version replaces the old one and is counted as `outcome="ok"`; `version` goes up so
  *   callers holding something derived from it (an SDK client, a TLS agent) rebuild it.
- * - The first load has no fallback: its error is thrown (start-up fails with the field name).
+ * - The first load has no fallback: its error is thrown (a PermissionDeniedError naming the field).
+ *
+ * Start-up versus runtime: files that are configuration (CA bundles, client certificate and key,
+ * credentials JSON, azure.json, a client secret file, the PIN file) are read once at start-up by the
+ * shared config-file reader (./error-kit/config-file.ts): unreadable → ConfigError, exit 2, under
+ * every provider. This class takes over from there, for what may change while serving: a bad new
+ * version is logged and counted and the last good credential kept (never a ConfigError: the plugin
+ * is serving). A credential that an agent writes (Vault token / JWT / AppRole files) is first read
+ * here at its first use; if it is not there yet, that call fails permission_denied and the next
+ * probe tries again, instead of exiting: a sidecar that writes it a moment after the plugin starts
+ * must not crash-loop the plugin. Messages about an unreadable file read the same everywhere
+ * (`unreadableFile`).
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
-import { PermissionDeniedError } from './errors.js';
+import { PermissionDeniedError, unreadableFile } from './errors.js';
 
 export interface CredentialFileOptions<T> {
   /** The file. */
@@ -102,9 +113,7 @@ export class CredentialFile<T> {
   }
 
   private readError(err: unknown): PermissionDeniedError {
-    return new PermissionDeniedError(
-      `cannot read ${this.o.field} ${this.o.path} (${code(err)}); check the path and that the plugin's user can read it`,
-    );
+    return new PermissionDeniedError(unreadableFile(this.o.path, err, this.o.field));
   }
 
   /** A new version is unusable: keep the loaded credential while it is valid, else fail. */

@@ -215,6 +215,14 @@ describe('fail closed', () => {
     expect(
       (await rejection(provider.unwrap(Buffer.from('x'), { ...v.ref, key: other.arn }, sig()))).kind,
     ).toBe('unknown_key');
+    // The foreign-reference check shared by every provider (src/kek/ownership.ts).
+    const foreign = { ...v, ref: { ...v.ref, key: other.arn } };
+    const w = await rejection(provider.wrap(Buffer.alloc(32), foreign, sig()));
+    expect(w.kind).toBe('invalid_input');
+    expect(w.name).toBe('ForeignWrapRefError');
+    expect((await rejection(provider.unwrap(Buffer.from('x'), foreign.ref, sig()))).name).toBe(
+      'ForeignUnwrapRefError',
+    );
   });
 });
 

@@ -164,6 +164,11 @@ describe('round trip', () => {
     expect(provider.canUnwrap({ ...info.ref, provider: 'aws' })).toBe(false);
     const foreign: KekRef = { ...info.ref, key: `${vault.url}/keys/other` };
     expect((await expectReject(provider.unwrap(Buffer.alloc(256), foreign, sig()))).kind).toBe('unknown_key');
+    // The foreign-reference check shared by every provider (src/kek/ownership.ts): a foreign
+    // version on wrap is a wrong argument (was unknown_key here, issue 14).
+    const w = await expectReject(provider.wrap(Buffer.alloc(32), { ...info, ref: foreign }, sig()));
+    expect(w.kind).toBe('invalid_input');
+    expect(w.name).toBe('ForeignWrapRefError');
   });
 });
 

@@ -130,8 +130,10 @@ describe('gcp provider: round trip and references', () => {
     expect(p.canUnwrap(foreign)).toBe(false);
     expect(p.canUnwrap({ ...info.ref, provider: 'aws' })).toBe(false);
     expect((await rejection(p.unwrap(Buffer.alloc(40), foreign, deadline()))).kind).toBe('unknown_key');
+    // A foreign version on wrap is a wrong argument (src/kek/ownership.ts): INVALID_ARGUMENT under
+    // every provider (was unknown_key here, issue 14).
     expect((await rejection(p.wrap(randomBytes(32), { ...info, ref: foreign }, deadline()))).kind).toBe(
-      'unknown_key',
+      'invalid_input',
     );
     expect(fake.callsTo('decrypt')).toHaveLength(0);
     expect(fake.callsTo('encrypt')).toHaveLength(0);

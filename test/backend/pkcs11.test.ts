@@ -192,6 +192,10 @@ describeSoftHsm('pkcs11 provider on SoftHSM', () => {
     expect(p.canUnwrap({ ...v.ref, key: 'pkcs11:token=other;object=kek' })).toBe(false);
     expect(p.canUnwrap({ ...v.ref, provider: 'local' })).toBe(false);
     expect(p.canUnwrap({ ...v.ref, version: '0' })).toBe(false);
+    // The foreign-reference check shared by every provider (src/kek/ownership.ts).
+    await expect(
+      p.wrap(Buffer.alloc(32), { ...v, ref: { ...v.ref, key: 'pkcs11:token=other;object=kek' } }, sig()),
+    ).rejects.toMatchObject({ kind: 'invalid_input', name: 'ForeignWrapRefError' });
     await expect(p.unwrap(Buffer.alloc(40), { ...v.ref, key: 'x' }, sig())).rejects.toMatchObject({
       kind: 'unknown_key',
     });

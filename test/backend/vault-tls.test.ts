@@ -63,7 +63,7 @@ describe('vault over TLS', () => {
       retryable: boolean;
     };
     expect(err.kind).toBe('unavailable');
-    expect(err.message).toMatch(/TLS handshake with Vault failed .*vault\.tls\.caFile/);
+    expect(err.message).toMatch(/TLS handshake with Vault failed .*vault\.caFile/);
     expect(err.retryable).toBe(false);
     expect(h.fake.requests).toHaveLength(0);
   });

@@ -131,6 +131,16 @@ describe('vault provider against the fake', () => {
     expect(p.canUnwrap({ ...v.ref, provider: 'aws' })).toBe(false);
     expect(p.canUnwrap({ ...v.ref, key: `${h.url}/v1/transit/keys/other` })).toBe(false);
     expect(p.canUnwrap({ ...v.ref, version: 'x' })).toBe(false);
+    // The foreign-reference check shared by every provider (src/kek/ownership.ts).
+    const foreign = { ...v.ref, key: `${h.url}/v1/transit/keys/other` };
+    await expect(p.wrap(Buffer.alloc(32), { ...v, ref: foreign }, sig())).rejects.toMatchObject({
+      kind: 'invalid_input',
+      name: 'ForeignWrapRefError',
+    });
+    await expect(p.unwrap(Buffer.alloc(32), foreign, sig())).rejects.toMatchObject({
+      kind: 'unknown_key',
+      name: 'ForeignUnwrapRefError',
+    });
   });
 
   test('min_decryption_version: old DEKs are refused as key_disabled with a clear message', async () => {

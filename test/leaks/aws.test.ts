@@ -1,6 +1,7 @@
 /**
  * No secret leaks with the aws provider (real SDK, static keys and a session token from the
- * environment) against the AWS KMS fake, which verifies every SigV4 signature. See ./scenario.ts.
+ * environment) against the AWS KMS fake, which verifies every SigV4 signature; one fault has AWS
+ * echo the credentials in its error message. See ./scenario.ts.
  */
 import { afterAll, beforeAll, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -75,6 +76,16 @@ test('aws: no seed, DEK, wrapped DEK, credential or key material in logs, metric
         clear: setRule(undefined),
       },
       {
+        // AWS's own message echoes the credentials: the shared scrubber must take them out of
+        // the error message, the logged cause and the gRPC status (issue 14).
+        name: 'error message echoing the credentials',
+        inject: setRule(() => ({
+          type: 'InvalidSignatureException',
+          message: `The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key ${SECRET_ACCESS_KEY} and signing method. Session token ${SESSION_TOKEN}, access key ${ACCESS_KEY_ID}`,
+        })),
+        clear: setRule(undefined),
+      },
+      {
         name: 'key disabled',
         inject: () => fake.setKeyState(key.keyId, 'Disabled'),
         clear: () => fake.setKeyState(key.keyId, 'Enabled'),
@@ -87,5 +98,9 @@ test('aws: no seed, DEK, wrapped DEK, credential or key material in logs, metric
       ...key.materials.map((m, i): [string, Buffer] => [`KMS key material #${i}`, m.bytes]),
     ],
   });
-  expectNoLeaks(report, 7);
+  expectNoLeaks(report, 8);
+  // The echoed credentials did reach error messages, scrubbed.
+  expect(
+    report.errorMessages.some((m) => m.includes('InvalidSignatureException') && m.includes('[redacted]')),
+  ).toBe(true);
 }, 60_000);

@@ -5,10 +5,8 @@
  * and, as its `requestTimeout`, the attempt's time left (RemoteCaller's `attemptTimeLeftMs`);
  * `throwOnRequestTimeout` makes that timeout fail the request instead of only logging a warning.
  */
-import { readFileSync } from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { ConfiguredRetryStrategy } from '@smithy/util-retry';
-import { InvalidInputError } from '../errors.js';
 import type { CredentialProvider } from './credentials.js';
 
 export interface KmsClientOptions {
@@ -35,16 +33,4 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
     },
     customUserAgent: 'k8s-kms-plugin',
   });
-}
-
-/** Reads aws.caFile, or says which field to fix (never prints the contents). */
-export function readCaBundle(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new InvalidInputError(
-      `aws.caFile: cannot read ${path} (${code}): check the path and that the plugin's user can read it`,
-    );
-  }
 }

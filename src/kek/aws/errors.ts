@@ -2,8 +2,10 @@
  * Maps whatever the AWS SDK throws into the plugin's error classes.
  *
  * Messages name the operation and key (not secret) and say what to do. They never include request
- * or response bodies: only the AWS error name and AWS's own short message, which does not carry
- * key material or credentials.
+ * or response bodies: only the AWS error name and AWS's own short message, run through the shared
+ * scrubber (an echoed access key id, secret key or session token becomes [redacted]); the SDK
+ * error kept as the cause gets the same scrubbed message, since logs print a cause's message.
+ * Network and TLS codes and bare HTTP statuses are read by the shared kit (../error-kit/).
  */
 import {
   InternalError,
@@ -15,6 +17,10 @@ import {
   UnauthenticatedError,
   UnavailableError,
   UnknownKeyError,
+  httpStatusError,
+  httpStatusKind,
+  networkFailure,
+  scrub,
 } from '../errors.js';
 import { stateFromText, withKeyState } from '../key-state.js';
 
@@ -61,19 +67,6 @@ const INVALID = new Set([
   'InvalidArnException',
   'DryRunOperationException',
 ]);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-]);
-
 interface SdkErrorShape {
   name?: unknown;
   code?: unknown;
@@ -94,12 +87,20 @@ function httpStatus(err: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-/** AWS's short message, trimmed to one line; never a body dump. */
+/**
+ * AWS's short message: scrubbed, one line, at most 300 characters; never a body dump. The error's
+ * own message (and stack) are replaced by the scrubbed text too, since it stays the cause.
+ */
 function shortMessage(err: unknown): string {
-  const m = (err as SdkErrorShape | null)?.message;
+  const e = err as SdkErrorShape | null;
+  const m = e?.message;
   if (typeof m !== 'string' || m === '') return '';
-  const line = m.split('\n')[0].trim();
-  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+  const clean = scrub(m, { max: 2000 });
+  if (clean !== m.replace(/\s+/g, ' ').trim() && err instanceof Error) {
+    err.message = clean;
+    if (typeof err.stack === 'string') err.stack = err.stack.split(m).join(clean);
+  }
+  return scrub(m, { firstLine: true });
 }
 
 /**
@@ -111,13 +112,13 @@ export function classifyAwsError(err: unknown, what: string): PluginError {
   const status = httpStatus(err);
   const aws = shortMessage(err);
   const detail = aws ? `${name}: ${aws}` : name;
-  const code = (err as SdkErrorShape | null)?.code;
   const opts = { cause: err };
+  const byStatus = status === undefined ? undefined : httpStatusKind(status);
 
-  if (THROTTLING.has(name) || status === 429) {
+  if (THROTTLING.has(name) || byStatus === 'throttled') {
     return new ThrottledError(`${what}: throttled by AWS KMS (${name}); request quota exceeded`, opts);
   }
-  if (DENIED.has(name) || status === 403) {
+  if (DENIED.has(name) || byStatus === 'permission_denied') {
     return new PermissionDeniedError(
       `${what}: AWS refused the request (${detail}); check the IAM policy (kms:Encrypt, kms:Decrypt, kms:DescribeKey, kms:ListKeyRotations), the key policy and the credentials the plugin runs with`,
       opts,
@@ -159,7 +160,7 @@ export function classifyAwsError(err: unknown, what: string): PluginError {
       { cause: err, retryable: true },
     );
   }
-  if (TRANSIENT.has(name) || (status !== undefined && status >= 500)) {
+  if (TRANSIENT.has(name) || byStatus === 'unavailable') {
     return new UnavailableError(
       `${what}: AWS KMS is temporarily failing (${name}${status ? `, HTTP ${status}` : ''})`,
       opts,
@@ -176,14 +177,23 @@ export function classifyAwsError(err: unknown, what: string): PluginError {
       opts,
     );
   }
-  if (name === 'TimeoutError' || (typeof code === 'string' && NETWORK_CODES.has(code))) {
+  const network = networkFailure(err, {
+    what,
+    service: 'AWS KMS',
+    tlsFix:
+      'check aws.endpoint and that its certificate chains to a CA the plugin trusts (NODE_EXTRA_CA_CERTS)',
+    reachFix: 'check the endpoint, network and proxy',
+    cause: err,
+  });
+  if (network) return network;
+  if (name === 'TimeoutError') {
     return new UnavailableError(
-      `${what}: cannot reach AWS KMS (${typeof code === 'string' ? code : name}); check the endpoint, network and proxy`,
+      `${what}: cannot reach AWS KMS (${name}); check the endpoint, network and proxy`,
       opts,
     );
   }
   if (status !== undefined && status >= 400) {
-    return new InvalidInputError(`${what}: AWS KMS rejected the request (${detail}, HTTP ${status})`, opts);
+    return httpStatusError(status, `${what}: AWS KMS rejected the request (${detail}, HTTP ${status})`, opts);
   }
   return new InternalError(`${what}: unexpected failure (${name})`, opts);
 }

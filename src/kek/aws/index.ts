@@ -3,11 +3,11 @@
  * configuration, IAM policy, rotation and key-state behaviour.
  */
 import { effectiveEncryptionContext, type AwsConfig } from '../../config/providers/aws.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, readConfigFile } from '../errors.js';
 import { RemoteCaller } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
-import { createKmsClient, readCaBundle } from './client.js';
+import { createKmsClient } from './client.js';
 import { createCredentialSource } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { parseKeyIdentifier } from '../../config/providers/aws-identifiers.js';
@@ -24,7 +24,7 @@ export async function createProvider(config: AwsConfig, deps: ProviderDeps): Pro
       'aws.region: required when aws.keyId is not an ARN; set aws.region or use the key ARN',
     );
   }
-  const ca = config.caFile === undefined ? undefined : readCaBundle(config.caFile);
+  const ca = config.caFile === undefined ? undefined : readConfigFile(config.caFile, 'aws.caFile');
   const credentials = await createCredentialSource({
     region,
     profile: config.profile,

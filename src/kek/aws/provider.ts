@@ -25,9 +25,10 @@ import {
 } from '@aws-sdk/client-kms';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import { attemptTimeLeftMs, type RemoteCaller } from '../remote.js';
 import { OptionalCalls, type OptionalCallIssue } from '../optional.js';
-import { CorruptError, InvalidInputError, KeyDisabledError, UnknownKeyError } from '../errors.js';
+import { CorruptError, InvalidInputError, KeyDisabledError } from '../errors.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
 import type { KeyIdentifier } from '../../config/providers/aws-identifiers.js';
 import { parseKeyArn } from '../../config/providers/aws-identifiers.js';
@@ -178,7 +179,10 @@ export class AwsKmsProvider implements KekProvider {
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
     const ref = version.ref;
-    this.checkOwnRef(ref, 'wrap');
+    const sameContext = decodeUnique(ref.unique).ctx === this.ctxFp;
+    assertWrapRef(this, ref, {
+      why: sameContext ? undefined : 'it was resolved with a different EncryptionContext; resolve it again',
+    });
     if (version.state !== 'enabled') {
       throw new KeyDisabledError(
         `aws wrap: key ${ref.key} is ${version.state}; ${version.detail ?? 'new DEKs need an enabled key'}`,
@@ -200,16 +204,14 @@ export class AwsKmsProvider implements KekProvider {
   }
 
   async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
-    if (!this.canUnwrap(ref)) {
-      const ctx = decodeUnique(ref.unique).ctx;
-      const why =
-        ref.provider === 'aws' && ctx !== undefined && ctx !== this.ctxFp
-          ? 'it was wrapped with a different EncryptionContext; add a decryptOnly aws entry with the old context'
-          : 'add the key ARN to aws.decryptKeyArns or a decryptOnly entry';
-      throw new UnknownKeyError(
-        `aws unwrap: this provider is not configured for ${ref.provider} key ${ref.key}: ${why}`,
-      );
-    }
+    const ctx = decodeUnique(ref.unique).ctx;
+    assertUnwrapRef(
+      this,
+      ref,
+      ref.provider === 'aws' && ctx !== undefined && ctx !== this.ctxFp
+        ? 'it was wrapped with a different EncryptionContext; add a decryptOnly aws entry with the old context'
+        : 'add the key ARN to aws.decryptKeyArns or a decryptOnly entry',
+    );
     if (wrapped.length === 0) throw new CorruptError(`aws unwrap ${ref.key}: empty wrapped DEK`);
     const out = await this.send(signal, ref.key)<DecryptCommandOutput>(
       'Decrypt',
@@ -245,17 +247,6 @@ export class AwsKmsProvider implements KekProvider {
       return arn.keyId === id.keyId && (this.account === undefined || arn.account === this.account);
     // An alias: any key of its account in its region (the alias may have pointed elsewhere before).
     return this.account === undefined || arn.account === this.account;
-  }
-
-  private checkOwnRef(ref: KekRef, what: string): void {
-    if (ref.provider !== 'aws' || !parseKeyArn(ref.key)) {
-      throw new InvalidInputError(`aws ${what}: not an AWS KMS key reference (${ref.provider} ${ref.key})`);
-    }
-    if (decodeUnique(ref.unique).ctx !== this.ctxFp) {
-      throw new InvalidInputError(
-        `aws ${what}: the version was resolved with a different EncryptionContext; resolve it again`,
-      );
-    }
   }
 
   async close(): Promise<void> {

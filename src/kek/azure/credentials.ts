@@ -17,7 +17,6 @@
  * with the new secret / certificate / assertion); a bad new file is logged and counted, and the
  * credential already built keeps its token until that expires.
  */
-import { readFileSync } from 'node:fs';
 import {
   ClientCertificateCredential,
   ClientSecretCredential,
@@ -31,6 +30,7 @@ import { ConfigError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import { CredentialFile, jwtExpiry, parsePem, parseSecretText } from '../credential-file.js';
+import { readConfigFile, readConfigText } from '../errors.js';
 
 /** Entra ID authority hosts by azure.json `cloud` name. */
 export const CLOUD_AUTHORITY: Record<string, string> = {
@@ -70,18 +70,6 @@ export interface BuiltCredential {
   /** Values that must never appear in messages. */
   secrets: string[];
   authorityHost?: string;
-}
-
-function readText(file: string, field: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(
-      field,
-      `cannot read ${what} ${file} (${code}); check the path and that the plugin's user can read it`,
-    );
-  }
 }
 
 /** Parses azure.json; errors name the field and never echo values. */
@@ -138,7 +126,7 @@ interface Resolved {
 
 function fromCloudConfig(cfg: AzureConfig): Resolved {
   const file = cfg.cloudConfigFile as string;
-  const c = parseCloudConfig(readText(file, 'azure.cloudConfigFile', 'the cloud config'), file);
+  const c = parseCloudConfig(readConfigText(file, 'azure.cloudConfigFile', 'the cloud config'), file);
   let authorityHost = cfg.authorityHost;
   if (authorityHost === undefined && c.cloud !== undefined) {
     authorityHost = CLOUD_AUTHORITY[c.cloud.toLowerCase()];
@@ -212,7 +200,7 @@ function resolve(cfg: AzureConfig): Resolved {
     case 'azure-json':
       return fromCloudConfig(cfg);
     case 'client-secret': {
-      const secret = readText(
+      const secret = readConfigText(
         cfg.clientSecretFile as string,
         'azure.clientSecretFile',
         'the client secret file',
@@ -433,6 +421,12 @@ function buildOnce(cfg: AzureConfig, ca?: string): BuiltCredential {
         authorityHost: r.authorityHost,
       };
     case 'client-certificate':
+      // The SDK reads the PEM itself, at the first token: check it now, like every file in config.
+      readConfigFile(
+        r.certificatePath as string,
+        cfg.credential === 'client-certificate' ? 'azure.clientCertificateFile' : 'azure.cloudConfigFile',
+        cfg.credential === 'client-certificate' ? undefined : 'aadClientCertPath',
+      );
       return {
         kind: r.kind,
         credential: new ClientCertificateCredential(

@@ -4,19 +4,23 @@
  * The SDK's RestError carries the request (including the base64 DEK of a wrapKey body), so it is
  * never attached as a cause: the cause is a fresh Error holding only the status and service error
  * code. Messages keep the service's own explanation (it names principals and permissions, which
- * operators need, never key material), truncated, with any known secret scrubbed out.
+ * operators need, never key material), run through the shared scrubber with the known secrets.
+ * Statuses Key Vault does not give a meaning of its own go to the shared HTTP baseline; network
+ * and TLS failures to the shared network table (../error-kit/).
  */
 import {
   InternalError,
-  InvalidInputError,
   KeyDisabledError,
   PermissionDeniedError,
   PluginError,
-  ThrottledError,
   UnauthenticatedError,
   UnavailableError,
   UnknownKeyError,
+  httpStatusError,
   isAbortError,
+  networkCodeInText,
+  networkFailure,
+  scrub,
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 
@@ -52,15 +56,6 @@ export interface ClassifyContext {
   secrets?: readonly string[];
 }
 
-export function scrub(text: string, secrets: readonly string[] = []): string {
-  let out = text.split('\n')[0] ?? '';
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  // Bearer tokens and JWT-looking strings never belong in a message.
-  out = out.replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer [redacted]');
-  out = out.replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted-jwt]');
-  return out.length > 300 ? `${out.slice(0, 300)}…` : out;
-}
-
 function safeCause(e: { name: string; statusCode?: number; code?: string }): Error {
   const err = new Error(
     `${e.name}${e.statusCode ? ` status=${e.statusCode}` : ''}${e.code ? ` code=${e.code}` : ''}`,
@@ -79,26 +74,19 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
   const rest = asRestError(err);
   if (rest) {
     const status = rest.statusCode;
-    const svc = scrub(rest.message, ctx.secrets);
+    const svc = scrub(rest.message, { secrets: ctx.secrets, firstLine: true });
     const cause = safeCause(rest);
     const code = rest.code ?? '';
     if (status === undefined) {
       // No HTTP response: connection refused/reset, DNS, TLS.
-      if (/certificate|self.signed|CERT_|UNABLE_TO_VERIFY/i.test(`${code} ${rest.message}`)) {
-        return new UnavailableError(
-          `${where}: TLS verification failed (${code || 'certificate error'}); check the vault URL and CA trust`,
-          {
-            cause,
-            retryable: false,
-          },
-        );
-      }
-      return new UnavailableError(`${where}: no response (${code || 'network error'})`, { cause });
-    }
-    if (status === 401) {
-      return new PermissionDeniedError(
-        `${where}: 401 Unauthorized: the access token was rejected (${svc}); check the identity and tenant`,
-        { cause },
+      return (
+        networkFailure(err, {
+          what: where,
+          service: 'Key Vault',
+          tlsFix: 'check the vault URL and the CA trust (azure.caFile)',
+          text: `${code} ${rest.message}`,
+          cause,
+        }) ?? new UnavailableError(`${where}: no response (${code || 'network error'})`, { cause })
       );
     }
     if (status === 403) {
@@ -117,7 +105,6 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
           /not yet valid|notBefore|nbf/i.test(`${inner} ${rest.message}`) ? 'not_yet_valid' : 'expired',
         );
       }
-      return new PermissionDeniedError(`${where}: 403 Forbidden (${svc}); ${ROLE_HINT}`, { cause });
     }
     if (status === 404) {
       return withKeyState(
@@ -128,26 +115,26 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
         'not_found',
       );
     }
-    if (status === 429) {
-      return new ThrottledError(`${where}: 429 throttled by Key Vault`, { cause });
-    }
-    if (status === 408 || status >= 500) {
-      return new UnavailableError(`${where}: ${status} ${code || 'server error'} from Key Vault`, { cause });
-    }
     if (status === 400 && ctx.operation === 'unwrapKey') {
       return new UnauthenticatedError(
         `${where}: 400 ${code || 'BadParameter'}: the wrapped DEK does not unwrap under this key version (tampered, or wrapped by another key)`,
         { cause },
       );
     }
-    if (status === 400) {
-      return new InvalidInputError(`${where}: 400 ${code || 'BadRequest'} (${svc})`, { cause });
-    }
-    return new InternalError(`${where}: unexpected HTTP ${status} ${code}`.trim(), { cause });
+    // Everything else means what the shared HTTP baseline says.
+    let said: string;
+    if (status === 401)
+      said = `401 Unauthorized: the access token was rejected (${svc}); check the identity and tenant`;
+    else if (status === 403) said = `403 Forbidden (${svc}); ${ROLE_HINT}`;
+    else if (status === 429) said = '429 throttled by Key Vault';
+    else if (status === 408 || status >= 500) said = `${status} ${code || 'server error'} from Key Vault`;
+    else if (status === 400) said = `400 ${code || 'BadRequest'} (${svc})`;
+    else said = `unexpected HTTP ${status} ${code}`.trim();
+    return httpStatusError(status, `${where}: ${said}`, { cause });
   }
   if (err instanceof Error) {
     const cause = safeCause({ name: err.name });
-    const msg = scrub(err.message, ctx.secrets);
+    const msg = scrub(err.message, { secrets: ctx.secrets, firstLine: true });
     if (err.name === 'CredentialUnavailableError') {
       return new PermissionDeniedError(
         `${where}: no Azure credential available (${msg}); configure workload identity, managed identity, azure.json or a service principal`,
@@ -159,10 +146,7 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
       if (status !== undefined && (status >= 500 || status === 429 || status === 408)) {
         return new UnavailableError(`${where}: Entra ID token request failed with ${status}`, { cause });
       }
-      if (
-        status === undefined &&
-        /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|network|socket/i.test(err.message)
-      ) {
+      if (status === undefined && (networkCodeInText(err.message) || /network|socket/i.test(err.message))) {
         return new UnavailableError(`${where}: Entra ID not reachable (${msg})`, { cause });
       }
       return new PermissionDeniedError(`${where}: Entra ID refused the credential (${msg})`, { cause });
@@ -170,9 +154,14 @@ export function classifyAzureError(err: unknown, ctx: ClassifyContext): PluginEr
     if (isAbortError(err)) {
       return new UnavailableError(`${where}: request aborted`, { cause });
     }
-    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up/i.test(err.message)) {
-      return new UnavailableError(`${where}: no response (${msg})`, { cause });
-    }
+    const network = networkFailure(err, {
+      what: where,
+      service: 'Key Vault',
+      tlsFix: 'check the vault URL and the CA trust (azure.caFile)',
+      text: err.message,
+      cause,
+    });
+    if (network) return network;
     return new InternalError(`${where}: ${err.name}: ${msg}`, { cause });
   }
   return new InternalError(`${where}: unexpected failure`);

@@ -14,18 +14,17 @@
  *   is capped by `attemptTimeout` (default: the time left). A 429/503 Retry-After is honoured by
  *   RemoteCaller when it fits in the deadline, otherwise the call fails at once rather than late.
  */
-import { readFileSync } from 'node:fs';
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import type { CryptographyClientOptions, KeyVaultKey, KeyWrapAlgorithm } from '@azure/keyvault-keys';
 import type { TokenCredential } from '@azure/identity';
 import type { AzureConfig } from '../../config/providers/azure.js';
-import { ConfigError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import {
   CorruptError,
   InvalidInputError,
   KeyDisabledError,
   UnknownKeyError,
+  readConfigText,
   type PluginError,
 } from '../errors.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
@@ -38,6 +37,7 @@ import {
   type ProviderDeps,
   type WrapResult,
 } from '../types.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import { buildCredential, ReloadingCredential, TrackedCredential } from './credentials.js';
 import { classifyAzureError, type AzureOperation } from './errors.js';
 import { keyResource, parseKid, sameKey, versionedKid } from './ids.js';
@@ -90,17 +90,7 @@ export class AzureKekProvider implements KekProvider {
     this.logger = deps.logger.child({ provider: 'azure', role: deps.role });
     this.now = options.now ?? (() => new Date());
     this.resource = keyResource(cfg.vaultUrl, cfg.keyName);
-    let ca: string | undefined;
-    if (cfg.caFile !== undefined) {
-      try {
-        ca = readFileSync(cfg.caFile, 'utf8');
-      } catch (err) {
-        throw new ConfigError(
-          'azure.caFile',
-          `cannot read ${cfg.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        );
-      }
-    }
+    const ca = cfg.caFile === undefined ? undefined : readConfigText(cfg.caFile, 'azure.caFile');
     let identity = 'injected credential';
     if (options.credential) {
       this.credential = options.credential;
@@ -186,11 +176,7 @@ export class AzureKekProvider implements KekProvider {
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
     const ref = version.ref;
-    if (!this.canUnwrap(ref) || !VERSION_RE.test(ref.version)) {
-      throw new UnknownKeyError(
-        `azure: asked to wrap with ${ref.provider}:${ref.key} version ${ref.version}, which is not this provider's key ${this.resource}`,
-      );
-    }
+    assertWrapRef(this, ref, { owns: this.canUnwrap(ref) && VERSION_RE.test(ref.version) });
     if (version.state !== 'enabled') {
       throw new KeyDisabledError(
         `azure: refusing to wrap with ${this.resource} version ${ref.version}: ${version.state}${version.detail ? ` (${version.detail})` : ''}`,
@@ -237,11 +223,7 @@ export class AzureKekProvider implements KekProvider {
   }
 
   async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
-    if (!this.canUnwrap(ref)) {
-      throw new UnknownKeyError(
-        `azure: ${ref.provider}:${ref.key} is not this provider's key ${this.resource}`,
-      );
-    }
+    assertUnwrapRef(this, ref);
     if (!VERSION_RE.test(ref.version)) {
       throw new UnknownKeyError(
         `azure: the stored KEK reference for ${this.resource} has no valid key version`,

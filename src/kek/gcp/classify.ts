@@ -1,7 +1,8 @@
 /**
  * Maps what the SDK throws (google-gax GoogleError with a gRPC status code, or an auth-library
  * error) into the shared error classes. Messages keep the operation, the gRPC code and Cloud KMS's
- * own short explanation (scrubbed of anything token-like), never request or response data.
+ * own short explanation (run through the shared scrubber), never request or response data. A TLS
+ * failure under UNAVAILABLE, or a network code outside gRPC, is read by the shared network table.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import {
@@ -14,27 +15,11 @@ import {
   UnauthenticatedError,
   UnavailableError,
   UnknownKeyError,
+  networkFailure,
+  scrub,
   type PluginError,
 } from '../errors.js';
 import { stateFromText, withKeyState } from '../key-state.js';
-
-const MAX_DETAIL = 300;
-
-/** Removes anything that looks like a credential from a server or library message, and bounds it. */
-export function scrub(text: string): string {
-  const cleaned = text
-    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[redacted pem]')
-    .replace(/\bBearer\s+[^\s"',;]+/gi, 'Bearer [redacted]')
-    .replace(/\bya29\.[\w.-]+/g, '[redacted token]')
-    .replace(/\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g, '[redacted jwt]')
-    .replace(
-      /("?(?:access_token|id_token|refresh_token|private_key|client_secret|assertion|subject_token)"?\s*[:=]\s*)("[^"]*"|[^\s,&}]+)/gi,
-      '$1[redacted]',
-    )
-    .replace(/\s+/g, ' ')
-    .trim();
-  return cleaned.length > MAX_DETAIL ? `${cleaned.slice(0, MAX_DETAIL)}…` : cleaned;
-}
 
 export type GcpOperation = 'getCryptoKey' | 'listCryptoKeyVersions' | 'encrypt' | 'decrypt' | 'call';
 
@@ -63,7 +48,10 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
         `${what}: could not obtain Google credentials (${detail}); check ADC / gcp.credentialsFile / Workload Identity`,
       );
     }
-    return new InternalError(`${what}: unexpected client error (${detail})`);
+    return (
+      networkFailure(err, { ...network(what), text: detail }) ??
+      new InternalError(`${what}: unexpected client error (${detail})`)
+    );
   }
   const name = grpcStatus[code] ?? `code ${code}`;
   const msg = `${what} on ${keyName}: ${name}: ${detail}`;
@@ -112,13 +100,28 @@ export function classifyGcpError(err: unknown, operation: GcpOperation, keyName:
         new KeyDisabledError(`${msg} (the CryptoKeyVersion is not enabled)`),
         stateFromText(detail, 'disabled'),
       );
+    case 14: // UNAVAILABLE: a certificate the channel refused is not fixed by retrying
+      return networkTls(detail, `${what} on ${keyName}`) ?? new UnavailableError(msg);
     case 1: // CANCELLED (not by us: RemoteCaller maps our own aborts first)
     case 4: // DEADLINE_EXCEEDED
     case 10: // ABORTED
     case 13: // INTERNAL
-    case 14: // UNAVAILABLE
       return new UnavailableError(msg);
     default:
       return new InternalError(msg);
   }
+}
+
+function network(what: string): { what: string; service: string; tlsFix: string } {
+  return {
+    what,
+    service: 'Cloud KMS',
+    tlsFix: 'check gcp.caFile and gcp.endpoint (the certificate must name the endpoint host)',
+  };
+}
+
+/** The TLS half of the network table for gRPC's UNAVAILABLE, whose details keep only the text. */
+function networkTls(detail: string, what: string): PluginError | undefined {
+  const e = networkFailure(undefined, { ...network(what), text: detail });
+  return e && !e.retryable ? e : undefined;
 }

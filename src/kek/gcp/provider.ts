@@ -14,7 +14,7 @@
  *   SDK's own retries are off (./sdk.ts).
  */
 import type { GcpConfig } from '../../config/providers/gcp.js';
-import { KeyDisabledError, UnknownKeyError, abortReasonToError } from '../errors.js';
+import { KeyDisabledError, abortReasonToError } from '../errors.js';
 import { RemoteCaller, type RemoteCallerOptions } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
 import { raceAbort } from '../../deadline.js';
@@ -25,6 +25,7 @@ import {
   type ProviderDeps,
   type WrapResult,
 } from '../types.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import type { CallOptions, CryptoKeyVersion, KmsApi } from './api.js';
 
 const LIST_PAGE_SIZE = 1000;
@@ -128,11 +129,7 @@ export class GcpKekProvider implements KekProvider {
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
-    if (!this.canUnwrap(version.ref)) {
-      throw new UnknownKeyError(
-        `gcp: asked to wrap with ${version.ref.provider}:${version.ref.key} (${version.ref.unique ?? ''}), but this provider is configured for ${this.keyName} with AAD fingerprint ${this.aadFp}`,
-      );
-    }
+    assertWrapRef(this, version.ref, { why: `this provider binds AAD fingerprint ${this.aadFp}` });
     if (version.state !== 'enabled') {
       throw new KeyDisabledError(
         `gcp: CryptoKeyVersion ${version.ref.version} of ${this.keyName} is ${version.state}; not wrapping new DEKs with it`,
@@ -156,11 +153,7 @@ export class GcpKekProvider implements KekProvider {
   }
 
   async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
-    if (!this.canUnwrap(ref)) {
-      throw new UnknownKeyError(
-        `gcp: this provider is configured for ${this.keyName}, not ${ref.provider}:${ref.key}`,
-      );
-    }
+    assertUnwrapRef(this, ref);
     return this.call('decrypt', signal, async (opts) => {
       const response = await this.api.decrypt(
         {

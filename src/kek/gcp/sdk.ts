@@ -24,9 +24,8 @@ import type { GcpConfig } from '../../config/providers/gcp.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import { CredentialFile, parseJsonObject } from '../credential-file.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, readConfigFile } from '../errors.js';
 import { attemptTimeLeftMs } from '../remote.js';
-import { readConfiguredFile } from './files.js';
 import type {
   CallOptions,
   CryptoKey,
@@ -76,7 +75,7 @@ export function clientOptions(config: GcpConfig): ClientOptions {
     return options;
   }
   if (config.credentialsFile) {
-    readConfiguredFile(config.credentialsFile, 'gcp.credentialsFile');
+    readConfigFile(config.credentialsFile, 'gcp.credentialsFile');
     options.keyFilename = config.credentialsFile;
   }
   return options;
@@ -137,7 +136,7 @@ export class SdkKmsApi implements KmsApi {
     }
     this.options = options;
     if (config.caFile && !config.insecure) {
-      const ca = readConfiguredFile(config.caFile, 'gcp.caFile');
+      const ca = readConfigFile(config.caFile, 'gcp.caFile');
       // With sslCreds set, google-gax attaches no credentials itself: compose the client's own
       // GoogleAuth (ADC or credentialsFile) as call credentials, as gax does for the default roots.
       options.sslCreds = grpc.credentials.combineChannelCredentials(

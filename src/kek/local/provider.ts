@@ -24,6 +24,7 @@ import type {
   ProviderDeps,
   WrapResult,
 } from '../types.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import { newestWritable, readKeyFile, zeroKeyFile, type KeyFile, type LocalKey } from './keyfile.js';
 
 const AAD_PREFIX = 'k8s-kms-plugin/local-kek/v1\0';
@@ -96,6 +97,7 @@ export class LocalProvider implements KekProvider {
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
     if (signal.aborted) throw abortReasonToError(signal, 'local wrap');
     const ref = version.ref;
+    assertWrapRef(this, ref);
     const key = this.resolve(ref);
     const nonce = randomBytes(NONCE);
     const cipher = createCipheriv('aes-256-gcm', key.key, nonce);
@@ -147,11 +149,11 @@ export class LocalProvider implements KekProvider {
   }
 
   private resolve(ref: KekRef): LocalKey {
-    if (ref.provider !== 'local' || ref.key !== this.file.id) {
-      throw new UnknownKeyError(
-        `local: this DEK was wrapped by key file ${ref.key}, but the configured key file is ${this.file.id}`,
-      );
-    }
+    assertUnwrapRef(
+      this,
+      ref,
+      `it was wrapped by key file ${ref.key}, but the configured key file is ${this.file.id}`,
+    );
     const version = Number(ref.version);
     if (!Number.isSafeInteger(version))
       throw new InvalidInputError('local: malformed key version in KEK reference');

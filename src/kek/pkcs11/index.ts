@@ -16,7 +16,7 @@ export async function createProvider(
   deps: ProviderDeps,
   options: Pkcs11ProviderOptions = {},
 ): Promise<KekProvider> {
-  readPinFile(config.pinFile); // fail at start-up with a clear error if the PIN file is unreadable
+  readPinFile(config.pinFile, true); // fail at start-up (ConfigError, exit 2) if the PIN file is unreadable
   const module = await Pkcs11Module.open(config.modulePath);
   const provider = new Pkcs11Provider(config, module, deps, options);
   deps.logger.info(

@@ -4,7 +4,10 @@
  * dropped.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { InvalidInputError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
+import { InvalidInputError, readConfigFile, unreadableFile } from '../errors.js';
+
+const FIELD = 'pkcs11.pinFile';
 
 export interface PinRead {
   pin: string;
@@ -21,23 +24,32 @@ export function pinStamp(file: string): string | undefined {
   }
 }
 
-export function readPinFile(file: string): PinRead {
+/**
+ * Reads the PIN file. At start-up (`startUp`) through the shared config-file reader: an unreadable
+ * or malformed file is a ConfigError (exit 2). Later (a login after the file changed) the same
+ * failures are InvalidInputError: the call fails, the process stays.
+ */
+export function readPinFile(file: string, startUp = false): PinRead {
   let raw: Buffer;
   let stamp: string | undefined;
-  try {
+  const fail = (message: string): Error =>
+    startUp ? new ConfigError(FIELD, message) : new InvalidInputError(`pkcs11: ${FIELD}: ${message}`);
+  if (startUp) {
     stamp = pinStamp(file);
-    raw = readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new InvalidInputError(
-      `pkcs11: cannot read the PIN file ${file} (${code}); check pkcs11.pinFile (--pkcs11-pin-file) and that the plugin's user can read it`,
-    );
+    raw = readConfigFile(file, FIELD, 'the PIN file');
+  } else {
+    try {
+      stamp = pinStamp(file);
+      raw = readFileSync(file);
+    } catch (err) {
+      throw fail(unreadableFile(file, err, 'the PIN file'));
+    }
   }
   const pin = raw.toString('utf8').replace(/\r?\n$/, '');
   raw.fill(0);
   if (pin.length === 0 || pin.includes('\n')) {
-    throw new InvalidInputError(
-      `pkcs11: the PIN file ${file} must hold exactly one line with the user PIN (it is ${pin.length === 0 ? 'empty' : 'several lines'})`,
+    throw fail(
+      `the PIN file ${file} must hold exactly one line with the user PIN (it is ${pin.length === 0 ? 'empty' : 'several lines'})`,
     );
   }
   return { pin, stamp: stamp ?? 'unknown' };

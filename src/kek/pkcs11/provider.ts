@@ -11,11 +11,12 @@
 import type { Pkcs11Config } from '../../config/providers/pkcs11.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
-import { InvalidInputError, KeyDisabledError, UnknownKeyError, asPluginError } from '../errors.js';
+import { KeyDisabledError, UnknownKeyError, asPluginError } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import { classifyPkcs11Error, staleHandle, type Pkcs11Operation } from './errors.js';
 import { disabledReason, findVersion, listVersions, type KeyObject } from './keys.js';
 import { chooseScheme, schemeOf, unwrapDek, wrapDek, type Scheme } from './mechanism.js';
@@ -96,8 +97,7 @@ export class Pkcs11Provider implements KekProvider {
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
-    if (!this.canUnwrap(version.ref))
-      throw new InvalidInputError(`pkcs11 wrap: the version to wrap with is not for ${this.key}`);
+    assertWrapRef(this, version.ref);
     if (version.state !== 'enabled') {
       throw new KeyDisabledError(
         `pkcs11 wrap: version ${version.ref.version} of ${this.key} is ${version.state}${version.detail ? `: ${version.detail}` : ''}`,
@@ -121,8 +121,7 @@ export class Pkcs11Provider implements KekProvider {
   }
 
   async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
-    if (!this.canUnwrap(ref))
-      throw new UnknownKeyError(`pkcs11 unwrap: the KEK reference is not for ${this.key}`);
+    assertUnwrapRef(this, ref);
     const v = Number(ref.version);
     return this.op('decrypt', signal, async (session, slot) => {
       const key = this.object(session, v);

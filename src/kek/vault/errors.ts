@@ -1,20 +1,22 @@
 /**
  * Maps what the Vault client threw onto the plugin's error classes. The operation matters: a 400
  * on decrypt means the ciphertext failed authentication (or is malformed), on encrypt a bad
- * request, on login a refused credential.
+ * request, on login a refused credential. Statuses without a Vault-specific meaning go to the
+ * shared HTTP baseline, network and TLS codes to the shared table (../error-kit/).
  */
 import {
   CorruptError,
   InternalError,
-  InvalidInputError,
   KeyDisabledError,
   PermissionDeniedError,
   PluginError,
-  ThrottledError,
   UnauthenticatedError,
   UnavailableError,
   UnknownKeyError,
+  errorCodeOf,
+  httpStatusError,
   isAbortError,
+  networkFailure,
 } from '../errors.js';
 import { withKeyState } from '../key-state.js';
 import type { PluginErrorOptions } from '../../errors.js';
@@ -38,32 +40,24 @@ export class VaultUnavailableError extends UnavailableError {
   }
 }
 
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'EPROTO',
-]);
-
 /** The classify function handed to RemoteCaller, bound to an operation and a description. */
 export function classifyVaultError(err: unknown, op: VaultOperation, what: string): PluginError {
   if (err instanceof PluginError) return err;
   if (err instanceof VaultHttpError) return fromStatus(err, op, what);
   if (err instanceof VaultProtocolError) return new CorruptError(`${what}: ${err.message}`);
   if (isAbortError(err)) return new UnavailableError(`${what}: request aborted`, { cause: err });
-  const code = errorCode(err);
-  if (code && TLS_CODES.has(code)) {
-    return new VaultUnavailableError(
-      'tls',
-      `${what}: TLS handshake with Vault failed (${code}); check vault.tls.caFile, vault.tls.serverName and the address host`,
-      { retryable: false },
-    );
-  }
+  const network = networkFailure(
+    err,
+    {
+      what,
+      service: 'Vault',
+      tlsFix: 'check vault.caFile, vault.tls.serverName and the address host',
+    },
+    (cls, message, retryable) =>
+      new VaultUnavailableError(cls === 'tls' ? 'tls' : 'unreachable', message, { retryable }),
+  );
+  if (network) return network;
+  const code = errorCodeOf(err);
   if (code || (err as { name?: unknown } | null)?.name === 'TypeError') {
     return new VaultUnavailableError(
       'unreachable',
@@ -96,15 +90,14 @@ function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): Plug
     );
   }
   if (status === 403) {
-    if (op === 'login')
-      return new PermissionDeniedError(
-        `${what}: Vault refused the login${said}; check the role and the credential`,
-      );
-    return new PermissionDeniedError(
-      `${what}: permission denied by Vault; check the token's policy (see docs/providers/vault.md)`,
+    return httpStatusError(
+      403,
+      op === 'login'
+        ? `${what}: Vault refused the login${said}; check the role and the credential`
+        : `${what}: permission denied by Vault; check the token's policy (see docs/providers/vault.md)`,
     );
   }
-  if (status === 429) return new ThrottledError(`${what}: Vault rate limit reached (HTTP 429)${said}`);
+  if (status === 429) return httpStatusError(429, `${what}: Vault rate limit reached (HTTP 429)${said}`);
   if (status === 412)
     return new VaultUnavailableError('standby', `${what}: Vault node not yet consistent (HTTP 412)`);
   if (status >= 500)
@@ -150,16 +143,5 @@ function fromStatus(err: VaultHttpError, op: VaultOperation, what: string): Plug
       return new UnknownKeyError(`${what}: key version not found${said}`);
     }
   }
-  return new InvalidInputError(`${what}: Vault rejected the request (HTTP ${status})${said}`);
-}
-
-function errorCode(err: unknown): string | undefined {
-  // Duck-typed, not `instanceof Error`: undici's errors may come from another realm (test VMs).
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth += 1) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR' && !code.startsWith('UND_ERR_ABORTED')) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return httpStatusError(status, `${what}: Vault rejected the request (HTTP ${status})${said}`);
 }

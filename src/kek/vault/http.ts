@@ -4,11 +4,12 @@
  * undici Agent. It does no retries and no classification: RemoteCaller and ./errors.ts do that.
  *
  * Non-2xx answers throw VaultHttpError with Vault's `errors` array, after scrubbing anything that
- * was sent in the request (token, body values) out of it.
+ * was sent in the request (token, body values) out of it, with the shared scrubber.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { Agent, fetch } from 'undici';
 import type { CredentialFile } from '../credential-file.js';
+import { scrub } from '../errors.js';
 
 export interface VaultTlsMaterial {
   ca?: Buffer;
@@ -72,18 +73,6 @@ export class VaultProtocolError extends Error {
     super(message);
     this.name = 'VaultProtocolError';
   }
-}
-
-const TOKEN_PATTERN = /\b(?:hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{8,}/g;
-const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
-
-/** Removes `secrets` and anything shaped like a Vault token or a JWT from `text`, and caps its length. */
-export function scrub(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  out = out.replace(TOKEN_PATTERN, '[redacted]').replace(JWT_PATTERN, '[redacted]');
-  out = out.replace(/\s+/g, ' ').trim();
-  return out.length > 300 ? `${out.slice(0, 300)}…` : out;
 }
 
 export class VaultHttp {
@@ -189,7 +178,7 @@ export class VaultHttp {
         req.token ?? '',
         ...Object.values(req.body ?? {}).filter((v): v is string => typeof v === 'string'),
       ];
-      let errors = parseErrors(text).map((e) => scrub(e, secrets));
+      let errors = parseErrors(text).map((e) => scrub(e, { secrets }));
       if (res.status >= 300 && res.status < 400) {
         errors = [
           `redirected (HTTP ${res.status}) to ${scrub(res.headers.get('location') ?? 'an unnamed location')}`,

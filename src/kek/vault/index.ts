@@ -2,10 +2,9 @@
  * Entry point the registry imports: builds the Vault HTTP client (with the configured TLS
  * material) and the Transit provider.
  */
-import { readFileSync } from 'node:fs';
 import type { VaultConfig } from '../../config/providers/vault.js';
 import { CredentialFile, parsePem, parsePrivateKey } from '../credential-file.js';
-import { InvalidInputError } from '../errors.js';
+import { readConfigFile } from '../errors.js';
 import type { KekProvider, ProviderDeps } from '../types.js';
 import { VaultHttp, type VaultTlsMaterial } from './http.js';
 import { VaultProvider, type VaultProviderOptions } from './provider.js';
@@ -62,13 +61,5 @@ export async function createProvider(
 }
 
 function readPem(file: string | undefined, field: string): Buffer | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new InvalidInputError(
-      `config: ${field}: cannot read ${file} (${code}); check the path and that the plugin's user can read it`,
-    );
-  }
+  return file === undefined ? undefined : readConfigFile(file, field);
 }

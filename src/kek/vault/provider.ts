@@ -16,7 +16,6 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProviderMetrics } from '../../observability/metrics.js';
 import {
   CorruptError,
-  InvalidInputError,
   KeyDisabledError,
   PluginError,
   UnauthenticatedError,
@@ -27,6 +26,7 @@ import { withKeyState } from '../key-state.js';
 import { RemoteCaller, type BreakerPolicy, type RetryPolicy } from '../remote.js';
 import { remoteRetry } from '../remote-config.js';
 import { type KekProvider, type KekRef, type KeyVersionInfo, type WrapResult } from '../types.js';
+import { assertUnwrapRef, assertWrapRef } from '../ownership.js';
 import { VaultAuth, type VaultAuthOptions } from './auth.js';
 import {
   VaultKeyNotFoundError,
@@ -144,9 +144,7 @@ export class VaultProvider implements KekProvider {
   }
 
   async wrap(dek: Buffer, version: KeyVersionInfo, signal: AbortSignal): Promise<WrapResult> {
-    if (!this.canUnwrap(version.ref)) {
-      throw new InvalidInputError(`vault wrap: the version to wrap with is not for ${this.key}`);
-    }
+    assertWrapRef(this, version.ref);
     if (version.state !== 'enabled') {
       throw new KeyDisabledError(
         `vault wrap: version ${version.ref.version} of ${this.key} is ${version.state}${version.detail ? `: ${version.detail}` : ''}`,
@@ -176,9 +174,7 @@ export class VaultProvider implements KekProvider {
   }
 
   async unwrap(wrapped: Buffer, ref: KekRef, signal: AbortSignal): Promise<Buffer> {
-    if (!this.canUnwrap(ref)) {
-      throw new UnknownKeyError(`vault unwrap: the KEK reference is not for ${this.key}`);
-    }
+    assertUnwrapRef(this, ref);
     const ct = wrapped.toString('utf8');
     const v = ciphertextVersion(ct);
     if (v === undefined)

@@ -60,3 +60,55 @@ describe('classifyAwsError', () => {
     expect(e.message).not.toContain('second line');
   });
 });
+
+describe('classifyAwsError with the shared error kit', () => {
+  const svc = (name: string, status: number, message = name): Error =>
+    Object.assign(new Error(message), {
+      name,
+      $fault: status >= 500 ? 'server' : 'client',
+      $metadata: { httpStatusCode: status, attempts: 1, totalRetryDelay: 0 },
+    });
+
+  test('AWS messages are scrubbed: access key id, secret key and session token, in the message and the cause', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const token = `IQoJb3JpZ2luX2VjE${'AbC1+/'.repeat(20)}`;
+    const err = svc(
+      'InvalidSignatureException',
+      400,
+      `The request signature we calculated does not match: key AKIAIOSFODNN7EXAMPLE secret ${secret} token ${token}`,
+    );
+    const e = classifyAwsError(err, 'aws Decrypt k');
+    expect(e.kind).toBe('permission_denied');
+    expect(e.cause).toBe(err);
+    for (const text of [e.message, (e.cause as Error).message, String((e.cause as Error).stack)]) {
+      expect(text).not.toContain('AKIAIOSFODNN7EXAMPLE');
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(token.slice(0, 30));
+    }
+    expect(e.message).toContain('[redacted]');
+  });
+
+  test.each<[string, string, boolean]>([
+    ['CERT_HAS_EXPIRED', 'unavailable', false],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unavailable', false],
+    ['ETIMEDOUT', 'unavailable', true],
+    ['UND_ERR_SOCKET', 'unavailable', true],
+  ])('network code %s (also under a cause) → %s, retryable %s', (code, kind, retryable) => {
+    const err = Object.assign(new Error('request failed'), {
+      cause: Object.assign(new Error(code), { code }),
+    });
+    const e = classifyAwsError(err, 'aws Encrypt key');
+    expect(e.kind).toBe(kind);
+    expect(e.retryable).toBe(retryable);
+    expect(e.message).toContain(code);
+  });
+
+  test.each<[number, string]>([
+    [401, 'permission_denied'],
+    [404, 'unknown_key'],
+    [408, 'unavailable'],
+    [409, 'invalid_input'],
+  ])('an unnamed error with HTTP %i reads as the shared baseline: %s', (status, kind) => {
+    expect(classifyAwsError(svc('SomethingNew', status), 'aws Encrypt key').kind).toBe(kind);
+  });
+});

@@ -1,11 +1,12 @@
 /**
- * Azure provider: error classification and scrubbing (src/kek/azure/errors.ts). Retry-After is
- * read by RemoteCaller for every backend: test/unit/kek/retry-after.test.ts.
+ * Azure provider: error classification (src/kek/azure/errors.ts). Retry-After is read by
+ * RemoteCaller for every backend (test/unit/kek/retry-after.test.ts); the scrubber is the shared
+ * one (test/unit/kek/error-kit/scrub.test.ts).
  */
 import { describe, expect, it } from '@jest/globals';
 import { RestError } from '@azure/core-rest-pipeline';
 
-import { classifyAzureError, scrub } from '../../../../src/kek/azure/errors.js';
+import { classifyAzureError } from '../../../../src/kek/azure/errors.js';
 
 function rest(
   status: number | undefined,
@@ -90,10 +91,25 @@ describe('classifyAzureError', () => {
     const down = Object.assign(new Error('x'), { name: 'AuthenticationError', statusCode: 503 });
     expect(classifyAzureError(down, ctx)).toMatchObject({ kind: 'unavailable', retryable: true });
   });
-
-  it('scrub removes bearer tokens and JWTs and truncates', () => {
-    expect(scrub('Authorization: Bearer abc.def-ghi')).toBe('Authorization: Bearer [redacted]');
-    expect(scrub('token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig here')).toBe('token [redacted-jwt] here');
-    expect(scrub('x'.repeat(400)).length).toBeLessThanOrEqual(301);
+  it('statuses without a Key Vault meaning follow the shared HTTP baseline', () => {
+    expect(classifyAzureError(rest(409, 'Conflict'), ctx).kind).toBe('invalid_input');
+    expect(classifyAzureError(rest(410), ctx).kind).toBe('unknown_key');
   });
+
+  it('a TLS failure says what to fix and is not retried; a reset is', () => {
+    const tls = classifyAzureError(rest(undefined, 'CERT_HAS_EXPIRED', 'certificate has expired'), ctx);
+    expect(tls).toMatchObject({ kind: 'unavailable', retryable: false });
+    expect(tls.message).toMatch(/TLS handshake with Key Vault failed \(CERT_HAS_EXPIRED.*azure\.caFile/);
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(classifyAzureError(reset, ctx)).toMatchObject({ kind: 'unavailable', retryable: true });
+  });
+
+  it('scrubs known secrets and token-shaped text out of service messages', () => {
+    const e = classifyAzureError(
+      rest(400, 'BadParameter', 'bad token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig'),
+      ctx,
+    );
+    expect(e.message).not.toContain('eyJ');
+  });
+  // The scrub assertions moved to test/unit/kek/error-kit/scrub.test.ts with the scrubber.
 });

@@ -1,7 +1,7 @@
-/** GCP provider: error classification and scrubbing (src/kek/gcp/classify.ts). */
+/** GCP provider: error classification (src/kek/gcp/classify.ts); scrubbing: ../error-kit/scrub.test.ts. */
 import { describe, expect, it } from '@jest/globals';
 
-import { classifyGcpError, scrub, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
+import { classifyGcpError, type GcpOperation } from '../../../../src/kek/gcp/classify.js';
 import { KEY } from './support.js';
 
 describe('gcp error classification', () => {
@@ -47,12 +47,27 @@ describe('gcp error classification', () => {
     expect(err.message).not.toContain('ya29.abcdefSECRET');
     expect(classifyGcpError('weird', 'encrypt', KEY).kind).toBe('internal');
   });
+  // The scrub assertions moved to test/unit/kek/error-kit/scrub.test.ts with the scrubber.
+});
 
-  it('scrubs bearer tokens, JWTs, PEM blocks and token fields, and bounds the length', () => {
-    const text = scrub(
-      'Bearer abc.def ya29.token eyJhbGciOi.eyJzdWIiOi.sig "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----" access_token=zzz',
+describe('gcp network and TLS failures (shared table)', () => {
+  const grpcError = (code: number, details: string) =>
+    Object.assign(new Error(`${code} X: ${details}`), { code, details });
+
+  it('UNAVAILABLE caused by a refused certificate is not retried and names gcp.caFile', () => {
+    const err = classifyGcpError(
+      grpcError(14, 'No connection established. Last error: Error: self-signed certificate'),
+      'encrypt',
+      KEY,
     );
-    for (const s of ['abc.def', 'ya29.token', 'eyJhbGciOi', 'MIIE', 'zzz']) expect(text).not.toContain(s);
-    expect(scrub('x'.repeat(1000)).length).toBeLessThanOrEqual(301);
+    expect(err.kind).toBe('unavailable');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/TLS handshake with Cloud KMS failed .*gcp\.caFile/);
+  });
+
+  it('plain UNAVAILABLE stays retryable; a network code outside gRPC is unavailable', () => {
+    expect(classifyGcpError(grpcError(14, 'Connection dropped'), 'encrypt', KEY).retryable).toBe(true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(classifyGcpError(refused, 'encrypt', KEY)).toMatchObject({ kind: 'unavailable', retryable: true });
   });
 });

@@ -2,11 +2,12 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { gcpSchema } from '../../../../src/config/providers/gcp.js';
+import { ConfigError } from '../../../../src/errors.js';
 
 import { lazySdkApi } from '../../../../src/kek/gcp/lazy.js';
 import { clientOptions, splitEndpoint } from '../../../../src/kek/gcp/sdk.js';
 
-import { KEY, thrown } from './support.js';
+import { KEY } from './support.js';
 
 describe('gcp SDK client options', () => {
   it('splits endpoints', () => {
@@ -25,11 +26,19 @@ describe('gcp SDK client options', () => {
     expect(insecure.sslCreds).toBeDefined();
     expect(insecure.authClient).toBeDefined();
     expect(insecure.keyFilename).toBeUndefined();
-    const missing = thrown(() =>
-      clientOptions(gcpSchema.parse({ keyName: KEY, credentialsFile: '/nonexistent/sa.json' })),
+    // A file named in config that cannot be read is a ConfigError (exit 2) under every provider
+    // (was invalid_input, exit 1, issue 14).
+    let missing: unknown;
+    try {
+      clientOptions(gcpSchema.parse({ keyName: KEY, credentialsFile: '/nonexistent/sa.json' }));
+    } catch (err) {
+      missing = err;
+    }
+    expect(missing).toBeInstanceOf(ConfigError);
+    expect((missing as ConfigError).field).toBe('gcp.credentialsFile');
+    expect((missing as ConfigError).message).toMatch(
+      /gcp.credentialsFile: cannot read \/nonexistent\/sa.json \(ENOENT\)/,
     );
-    expect(missing.kind).toBe('invalid_input');
-    expect(missing.message).toMatch(/gcp.credentialsFile: cannot read \/nonexistent\/sa.json \(ENOENT\)/);
   });
 
   it('checks configured files at provider creation even though the SDK loads on first use', () => {

@@ -14,6 +14,7 @@ import {
 
 import { addVersion, readKeyFile, retireVersion, writeKeyFile } from '../../../../src/kek/local/keyfile.js';
 import { LocalProvider } from '../../../../src/kek/local/provider.js';
+import { ForeignUnwrapRefError, ForeignWrapRefError } from '../../../../src/kek/ownership.js';
 import type { LocalConfig } from '../../../../src/config/providers/local.js';
 import type { KekRef } from '../../../../src/kek/types.js';
 import { deps, localConfig, errorOf } from './support.js';
@@ -124,6 +125,13 @@ describe('LocalProvider', () => {
       const err = await errorOf(() => p.unwrap(w.wrapped, ref, signal()));
       expect(err).toBeInstanceOf(UnknownKeyError);
     }
+    // The foreign-reference check shared by every provider (src/kek/ownership.ts).
+    expect(
+      await errorOf(() => p.unwrap(w.wrapped, { ...info.ref, key: 'other-file-id' }, signal())),
+    ).toBeInstanceOf(ForeignUnwrapRefError);
+    expect(
+      await errorOf(() => p.wrap(dek(), { ...info, ref: { ...info.ref, key: 'other-file-id' } }, signal())),
+    ).toBeInstanceOf(ForeignWrapRefError);
     expect(p.canUnwrap(info.ref)).toBe(true);
     expect(p.canUnwrap({ ...info.ref, key: 'other-file-id' })).toBe(false);
     expect(p.canUnwrap({ ...info.ref, provider: 'aws', key: id })).toBe(false);

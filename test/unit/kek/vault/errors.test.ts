@@ -79,3 +79,23 @@ describe('classifyVaultError', () => {
     expect(classifyVaultError(new RangeError('bug'), 'encrypt', 'x').kind).toBe('internal');
   });
 });
+
+describe('classifyVaultError with the shared error kit', () => {
+  test('statuses without a Vault meaning follow the shared HTTP baseline', () => {
+    expect(kindOf(err(401), 'encrypt')).toBe('permission_denied');
+    expect(kindOf(err(408), 'encrypt')).toBe('unavailable');
+    expect(kindOf(err(405), 'encrypt')).toBe('invalid_input');
+  });
+
+  test('TLS codes deep in the cause chain are tls, not retried; a TLS text without code too', () => {
+    const deep = Object.assign(new TypeError('fetch failed'), {
+      cause: { cause: Object.assign(new Error('x'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }) },
+    });
+    const c = classifyVaultError(deep, 'read_key', 'x') as VaultUnavailableError;
+    expect(c.reason).toBe('tls');
+    expect(c.retryable).toBe(false);
+    expect(c.message).toMatch(
+      /TLS handshake with Vault failed \(DEPTH_ZERO_SELF_SIGNED_CERT: .*vault\.tls\.caFile/,
+    );
+  });
+});
