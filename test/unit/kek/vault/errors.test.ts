@@ -95,7 +95,7 @@ describe('classifyVaultError with the shared error kit', () => {
     expect(c.reason).toBe('tls');
     expect(c.retryable).toBe(false);
     expect(c.message).toMatch(
-      /TLS handshake with Vault failed \(DEPTH_ZERO_SELF_SIGNED_CERT: .*vault\.tls\.caFile/,
+      /TLS handshake with Vault failed \(DEPTH_ZERO_SELF_SIGNED_CERT: .*vault\.caFile/,
     );
   });
 });
