@@ -157,10 +157,16 @@ export class Metrics implements ProviderMetrics {
       labelNames: ['provider', 'check'],
       ...r,
     });
+    const pendingHits = this.pendingCacheHits;
     this.dekCacheEvents = new Counter({
       name: 'kms_plugin_dek_cache_events_total',
       help: 'Unwrapped-DEK cache events: hit, miss, eviction, expiry.',
       labelNames: ['event'],
+      // Hits (one per Decrypt served from the cache) are counted in plain numbers, added here.
+      collect() {
+        if (pendingHits.n > 0) this.inc({ event: 'hit' }, pendingHits.n);
+        pendingHits.n = 0;
+      },
       ...r,
     });
     this.dekCacheSize = new Gauge({
@@ -213,10 +219,18 @@ export class Metrics implements ProviderMetrics {
       help: 'Unix time the current key_id was adopted (start-up or KEK rotation); start a storage migration 3 + N + M minutes after a change.',
       ...r,
     });
+    const pendingDecrypts = this.pendingDecrypts;
     this.decryptsByKeyAge = new Counter({
       name: 'kms_plugin_decrypts_by_key_total',
       help: 'Successful Decrypts by whether the object uses the current key_id or an older one (watch a migration drain).',
       labelNames: ['key'],
+      // Counted per Decrypt in plain numbers (countDecrypt), added here when scraped.
+      collect() {
+        for (const key of ['current', 'older'] as const) {
+          if (pendingDecrypts[key] > 0) this.inc({ key }, pendingDecrypts[key]);
+          pendingDecrypts[key] = 0;
+        }
+      },
       ...r,
     });
     // Computed when scraped, so /metrics never disagrees with /healthz and /readyz.
@@ -287,6 +301,18 @@ export class Metrics implements ProviderMetrics {
   }
 
   private readonly rpcRecorders = new Map<string, RpcRecorder>();
+  private readonly pendingDecrypts = { current: 0, older: 0 };
+  private readonly pendingCacheHits = { n: 0 };
+
+  /** One DEK cache hit (kms_plugin_dek_cache_events_total{event="hit"} at the next scrape). */
+  countDekCacheHit(): void {
+    this.pendingCacheHits.n += 1;
+  }
+
+  /** One successful Decrypt, by key age (kms_plugin_decrypts_by_key_total at the next scrape). */
+  countDecrypt(key: 'current' | 'older'): void {
+    this.pendingDecrypts[key] += 1;
+  }
 
   /**
    * The recorder of one RPC method (kept by the server; one per method). What it counts shows in

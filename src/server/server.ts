@@ -68,6 +68,15 @@ export interface EnvelopeOps {
     annotations: Record<string, Uint8Array>,
     signal: AbortSignal | (() => AbortSignal),
   ): Promise<Buffer>;
+  /**
+   * Optional synchronous path: the plaintext when the DEK is in memory, undefined when decrypt()
+   * is needed; throws what decrypt() would reject with.
+   */
+  decryptInMemory?(
+    ciphertext: Uint8Array,
+    keyId: string,
+    annotations: Record<string, Uint8Array>,
+  ): Buffer | undefined;
 }
 
 export interface KmsServerOptions {
@@ -283,6 +292,22 @@ export class KmsServer {
     const started = performance.now();
     this.inFlight += 1;
     const req = call.request;
+    const envelope = this.options.envelope;
+    if (envelope.decryptInMemory) {
+      // The DEK in memory (the usual case): answered synchronously, no promise or closure.
+      let plaintext: Buffer | undefined;
+      try {
+        validateDecrypt(req);
+        plaintext = envelope.decryptInMemory(req.ciphertext, req.key_id, req.annotations ?? {});
+      } catch (err) {
+        this.fail(M_DECRYPT, started, call, cb, err, undefined);
+        return;
+      }
+      if (plaintext) {
+        this.reply(M_DECRYPT, started, call, cb, { plaintext }, req.key_id, undefined);
+        return;
+      }
+    }
     // Made only if the envelope needs a signal (a remote unwrap).
     let deadline: CallDeadline | undefined;
     const signal = (): AbortSignal => {
@@ -291,8 +316,8 @@ export class KmsServer {
     };
     let pending: Promise<Buffer>;
     try {
-      validateDecrypt(req);
-      pending = this.options.envelope.decrypt(req.ciphertext, req.key_id, req.annotations ?? {}, signal);
+      if (!envelope.decryptInMemory) validateDecrypt(req);
+      pending = envelope.decrypt(req.ciphertext, req.key_id, req.annotations ?? {}, signal);
     } catch (err) {
       this.fail(M_DECRYPT, started, call, cb, err, undefined);
       return;
