@@ -63,9 +63,11 @@ COPY --from=build --chown=0:0 /src/node_modules/pkcs11js/build/Release/pkcs11.no
 COPY --chown=0:0 package.json ./package.json
 COPY --chown=0:0 proto ./proto
 ENV NODE_ENV=production
-# V8 flags: SHIPPED_NODE_OPTIONS in src/cli/render/node-options.ts (also in the static pod and systemd
-# unit); a 1 MiB young generation keeps RSS near 70 MB at the apiserver's cadence (docs/benchmarks.md).
-ENV NODE_OPTIONS="--max-semi-space-size=1"
+# Runtime settings: SHIPPED_ENV in src/cli/render/node-options.ts (also in the static pod, sidecar and
+# systemd unit): a small young generation, the heap limit the pod's 256 MiB memory limit gives anyway,
+# and two glibc malloc arenas keep RSS near 75 MB at the apiserver's cadence (docs/benchmarks.md).
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=256"
+ENV MALLOC_ARENA_MAX="2"
 # Fixed non-root uid/gid (distroless `nonroot`); the files above stay root-owned and read-only to it.
 USER 65532:65532
 # Health and metrics (loopback by default, see --health-addr); the KMS API is a Unix socket.

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt]
  *                            [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300]
- *                            [--plugin-args "..."] [--node-options "..."]
+ *                            [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N]
  *
  * 1. Saturation: `kmsv2probe load` per (op, concurrency), ours and Go back to back in the same
  *    conditions, alternating who goes first, `--repeats` times. Medians of the repeats; RSS is
@@ -16,12 +16,13 @@
  *    c=1 and c=10) a third of the way in. RSS is sampled every 250 ms: the peak and the end.
  *
  * Our plugin is started as the shipped manifests start it: `node $NODE_OPTIONS dist/cli/main.js
- * serve`, NODE_OPTIONS being SHIPPED_NODE_OPTIONS (src/cli/render/node-options.ts) unless
- * `--node-options` says otherwise. Prints one table, the targets, then `BENCH compare {json}`.
+ * serve` with the shipped environment (SHIPPED_ENV in src/cli/render/node-options.ts:
+ * NODE_OPTIONS and MALLOC_ARENA_MAX) unless `--node-options` / `--malloc-arena-max` say otherwise
+ * (an empty value unsets it). Prints one table, the targets, then `BENCH compare {json}`.
  */
 import { join } from 'node:path';
 import { KmsClient } from '../src/server/client.js';
-import { SHIPPED_NODE_OPTIONS } from '../src/cli/render/node-options.js';
+import { SHIPPED_MALLOC_ARENA_MAX, SHIPPED_NODE_OPTIONS } from '../src/cli/render/node-options.js';
 import { Args } from './lib/args.js';
 import { loadRun } from './lib/load.js';
 import { describeMachine, loadAvg, machineInfo } from './lib/machine.js';
@@ -33,7 +34,7 @@ import { fmtRatio, fmtUs, median, round } from './lib/stats.js';
 const args = new Args();
 if (args.help) {
   say(
-    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."]',
+    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N]',
   );
   process.exit(0);
 }
@@ -47,6 +48,7 @@ const statusEveryMs = args.durationMs('status-every', '5s');
 const seeds = args.number('seeds', 300);
 const pluginArgs = args.string('plugin-args', '').split(/\s+/).filter(Boolean);
 const nodeOptions = args.string('node-options', SHIPPED_NODE_OPTIONS);
+const mallocArenaMax = args.string('malloc-arena-max', SHIPPED_MALLOC_ARENA_MAX);
 
 const MB = 1_000_000;
 const TARGET = { ratio: 0.5, p99: 2, cpuVsStatus: 1.15, rssLoadMB: 128, rssCadenceMB: 80 };
@@ -69,7 +71,7 @@ async function startPlugins(
   const ours = await startOurs(
     join(dir, `ours-${tag}.sock`),
     ['--provider', 'local', '--local-key-file', keyFile, ...pluginArgs],
-    { NODE_OPTIONS: nodeOptions || undefined },
+    { NODE_OPTIONS: nodeOptions || undefined, MALLOC_ARENA_MAX: mallocArenaMax || undefined },
   );
   const go = await startGo(join(dir, `go-${tag}.sock`));
   return { ours, go };
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
   if (kg.code !== 0) throw new Error(`keygen failed: ${kg.out}`);
   say(`# bench/compare ${new Date().toISOString()} — ${describeMachine()}`);
   say(
-    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours: ${nodeOptions || '(none)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}`,
+    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours: ${nodeOptions || '(none)'}, MALLOC_ARENA_MAX: ${mallocArenaMax || '(unset)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}`,
   );
   let runs: Run[] = [];
   const cadences: Cadence[] = [];
@@ -343,6 +345,7 @@ async function main(): Promise<void> {
     warmup_ms: warmupMs,
     repeats,
     node_options: nodeOptions,
+    malloc_arena_max: mallocArenaMax,
     plugin_args: pluginArgs,
     results,
     cadence: cadences,

@@ -63,6 +63,7 @@ interface Rig {
   envelope: Envelope;
   watcher: KekWatcher;
   client: KmsClient;
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -117,6 +118,7 @@ async function rig(
     envelope,
     watcher,
     client,
+    metrics,
     stop: async () => {
       client.close();
       watcher.stop();
@@ -156,6 +158,33 @@ describe('KMS v2 server over a Unix socket', () => {
       uid: randomUUID(),
     });
     expect(Buffer.from(d.plaintext)).toEqual(seed);
+  });
+
+  it('counts every RPC by method and code in kms_plugin_rpc_total and kms_plugin_rpc_duration_seconds', async () => {
+    const r = await rig(`unix://${join(dir(), 'kms.sock')}`);
+    await r.client.status();
+    const e = await r.client.encrypt({ plaintext: randomBytes(32), uid: randomUUID() });
+    for (let i = 0; i < 3; i++)
+      await r.client.decrypt({
+        ciphertext: e.ciphertext,
+        key_id: e.key_id,
+        annotations: e.annotations,
+        uid: '',
+      });
+    await expect(
+      r.client.decrypt({ ciphertext: Buffer.alloc(0), key_id: e.key_id, annotations: {}, uid: '' }),
+    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    const text = await r.metrics.registry.metrics();
+    expect(text).toContain('kms_plugin_rpc_total{method="status",code="OK"} 1');
+    expect(text).toContain('kms_plugin_rpc_total{method="encrypt",code="OK"} 1');
+    expect(text).toContain('kms_plugin_rpc_total{method="decrypt",code="OK"} 3');
+    expect(text).toContain('kms_plugin_rpc_total{method="decrypt",code="InvalidArgument"} 1');
+    expect(text).toContain('kms_plugin_rpc_duration_seconds_count{method="decrypt"} 4');
+    expect(text).toContain('kms_plugin_rpc_duration_seconds_bucket{le="+Inf",method="status"} 1');
+    // A second scrape adds nothing that was already counted.
+    expect(await r.metrics.registry.metrics()).toContain(
+      'kms_plugin_rpc_total{method="decrypt",code="OK"} 3',
+    );
   });
 
   it('creates the socket with mode 0600 (and a missing parent directory with 0750), and removes it on stop', async () => {

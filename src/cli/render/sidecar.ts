@@ -16,7 +16,7 @@
  * Resources and securityContext are the static pod's. Config and credential files come from
  * Secret volumes mounted as directories (never subPath), so rotated credentials reach the plugin.
  */
-import { SHIPPED_NODE_OPTIONS } from './node-options.js';
+import { SHIPPED_ENV } from './node-options.js';
 import { posix } from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -162,7 +162,7 @@ function build(o: RenderOptions, s: SidecarOptions): Built {
       image: o.image,
       imagePullPolicy: 'IfNotPresent',
       args,
-      ...(SHIPPED_NODE_OPTIONS ? { env: [{ name: 'NODE_OPTIONS', value: SHIPPED_NODE_OPTIONS }] } : {}),
+      env: SHIPPED_ENV.map((e) => ({ name: e.name, value: e.value })),
       resources: pluginResources(),
       securityContext: pluginSecurityContext(),
       volumeMounts: mounts,

@@ -11,7 +11,7 @@ import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import { IMAGE_UID, RenderError, type RenderOptions } from './options.js';
 import { filesOf, healthOf, socketOf, volumeName } from './paths.js';
-import { SHIPPED_NODE_OPTIONS } from './node-options.js';
+import { SHIPPED_ENV } from './node-options.js';
 
 export function staticPod(o: RenderOptions): IPod {
   const { config } = o;
@@ -68,7 +68,7 @@ export function staticPod(o: RenderOptions): IPod {
           image: o.image,
           imagePullPolicy: 'IfNotPresent',
           args: ['serve', '--config', o.configPath],
-          ...(SHIPPED_NODE_OPTIONS ? { env: [{ name: 'NODE_OPTIONS', value: SHIPPED_NODE_OPTIONS }] } : {}),
+          env: SHIPPED_ENV.map((e) => ({ name: e.name, value: e.value })),
           ports: [{ name: 'health', containerPort: health.port, protocol: 'TCP' }],
           startupProbe: probe('/livez', 2, 30),
           livenessProbe: probe('/livez', 10, 6),

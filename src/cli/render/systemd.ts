@@ -3,7 +3,7 @@
  * plugin up before kubelet starts the static pods). Ordered before kubelet.service.
  */
 import { goDuration, type RenderOptions } from './options.js';
-import { SHIPPED_NODE_OPTIONS } from './node-options.js';
+import { SHIPPED_ENV } from './node-options.js';
 import { socketOf } from './paths.js';
 
 export function systemdUnit(o: RenderOptions): string {
@@ -12,7 +12,7 @@ export function systemdUnit(o: RenderOptions): string {
   const service: string[] = ['Type=exec', `User=${o.user}`, `Group=${o.user}`];
   if (config.socketGroup !== undefined) service.push(`SupplementaryGroups=${config.socketGroup}`);
   service.push(`ExecStart=${o.binary} serve --config ${o.configPath}`, 'Environment=NODE_ENV=production');
-  if (SHIPPED_NODE_OPTIONS) service.push(`Environment=NODE_OPTIONS=${SHIPPED_NODE_OPTIONS}`);
+  for (const e of SHIPPED_ENV) service.push(`Environment=${e.name}=${e.value}`);
   if (socket.kind === 'file') {
     const runtime = /^\/(?:var\/)?run\/([^/]+)$/.exec(socket.dir);
     if (runtime)

@@ -374,6 +374,54 @@ describe('Envelope', () => {
     expect(b.cacheSize).toBe(1);
   });
 
+  it('decryptInMemory: plaintext when the DEK is in memory, undefined (no remote call, no miss counted) when it is not', async () => {
+    const kek = new FakeKek();
+    const a = await ready(kek);
+    const metrics = new Metrics({ processMetrics: false });
+    const b = await ready(kek, { metrics });
+    const seed = randomBytes(32);
+    const r = a.encrypt(seed);
+    // b holds neither a's write DEK nor a cached copy: needs decrypt(), which unwraps.
+    expect(b.decryptInMemory(r.ciphertext, r.keyId, r.annotations)).toBeUndefined();
+    expect(kek.calls.unwrap).toBe(0);
+    const events = async (): Promise<string> =>
+      (await metrics.registry.getSingleMetricAsString('kms_plugin_dek_cache_events_total')) ?? '';
+    expect(await events()).not.toContain('event="miss"');
+    expect((await b.decrypt(r.ciphertext, r.keyId, r.annotations, signal())).equals(seed)).toBe(true);
+    expect(await events()).toContain('kms_plugin_dek_cache_events_total{event="miss"} 1');
+    // Now cached in b: served from memory, counted as a cache hit.
+    expect(b.decryptInMemory(r.ciphertext, r.keyId, r.annotations)?.equals(seed)).toBe(true);
+    expect(b.decryptInMemory(r.ciphertext, r.keyId, r.annotations)?.equals(seed)).toBe(true);
+    expect(await events()).toContain('kms_plugin_dek_cache_events_total{event="hit"} 2');
+    expect(kek.calls.unwrap).toBe(1);
+    // The write DEK of the envelope itself.
+    const own = b.encrypt(seed);
+    expect(b.decryptInMemory(own.ciphertext, own.keyId, own.annotations)?.equals(seed)).toBe(true);
+    const byKey = (await metrics.registry.getSingleMetricAsString('kms_plugin_decrypts_by_key_total')) ?? '';
+    // a and b share the KEK, so every object here is under the current key_id.
+    expect(byKey).toContain('kms_plugin_decrypts_by_key_total{key="current"} 4');
+  });
+
+  it('decryptInMemory throws what decrypt rejects with (tampering, wrong key_id, bad input)', async () => {
+    const kek = new FakeKek();
+    const env = await ready(kek);
+    const r = env.encrypt(randomBytes(32));
+    const tampered = Buffer.from(r.ciphertext);
+    tampered[tampered.length - 1] ^= 1;
+    const wrongKeyId = r.keyId.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    for (const [ct, keyId] of [
+      [tampered, r.keyId],
+      [r.ciphertext, wrongKeyId],
+      [Buffer.alloc(3), r.keyId],
+    ] as const) {
+      const sync = await errorOf(() => env.decryptInMemory(ct, keyId, r.annotations));
+      const async_ = await errorOf(env.decrypt(ct, keyId, r.annotations, signal()));
+      expect(sync).toBeInstanceOf(Error);
+      expect((sync as Error).constructor).toBe((async_ as Error).constructor);
+      expect((sync as Error).message).toBe((async_ as Error).message);
+    }
+  });
+
   it('single-flight: 100 concurrent decrypts on a fresh envelope → exactly 1 unwrap', async () => {
     const kek = new FakeKek();
     const a = await ready(kek);
