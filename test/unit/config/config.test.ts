@@ -12,7 +12,7 @@ import {
   type LoadOptions,
 } from '../../../src/config/load.js';
 import { MAX_PLAINTEXT_BYTES, allFlags } from '../../../src/config/schema.js';
-import { ConfigError } from '../../../src/errors.js';
+import { configError } from '../../support/config-error.js';
 
 let dir: string;
 beforeAll(() => {
@@ -30,16 +30,6 @@ function file(text: string): string {
 const base = { local: { keyFile: '/keys/kek.json' } };
 /** loadConfig with an empty environment unless given. */
 const load = (o: LoadOptions = {}): ReturnType<typeof loadConfig> => loadConfig({ env: {}, ...o });
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('defaults', () => {
   it('every default is as documented', () => {

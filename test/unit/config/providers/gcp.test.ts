@@ -1,19 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../../../src/config/load.js';
 import { DEFAULT_GCP_AAD, cryptoKeyNameProblem, gcpSchema } from '../../../../src/config/providers/gcp.js';
-import { ConfigError } from '../../../../src/errors.js';
+import { configError } from '../../../support/config-error.js';
 
 const KEY = 'projects/my-project/locations/europe-west1/keyRings/k8s/cryptoKeys/etcd';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('gcp config section', () => {
   it('accepts a CryptoKey name and fills safe defaults', () => {

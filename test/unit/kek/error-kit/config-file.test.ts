@@ -6,19 +6,10 @@ import { join } from 'node:path';
 
 import { ConfigError } from '../../../../src/errors.js';
 import { readConfigFile, readConfigText, unreadableFile } from '../../../../src/kek/error-kit/config-file.js';
+import { configError as caught } from '../../../support/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kek-config-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function caught(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('readConfigFile', () => {
   it('returns the bytes (and text) of a readable file', () => {
