@@ -11,7 +11,7 @@
  * lists every signal of every provider.
  */
 import type { PluginError } from '../errors.js';
-import type { KeyState } from './types.js';
+import { KEY_STATES, type KeyState } from './types.js';
 
 const marks = new WeakMap<object, KeyState>();
 
@@ -27,15 +27,10 @@ export function keyStateOf(err: unknown): KeyState | undefined {
 }
 
 /** Key states in which writing new data would be wrong: Status fails and Encrypt is refused. */
-export const STOP_WRITES: ReadonlySet<KeyState> = new Set<KeyState>([
-  'disabled',
-  'pending_deletion',
-  'destroyed',
-  'not_found',
-  'pending_import',
-  'expired',
-  'not_yet_valid',
-]);
+export const STOP_WRITES: ReadonlySet<KeyState> = new Set<KeyState>(
+  // Every state but `enabled` and `unavailable` (transient: writes wait, they do not stop).
+  KEY_STATES.filter((s) => s !== 'enabled' && s !== 'unavailable'),
+);
 
 /** Reads a state out of a KMS message that names one (e.g. AWS KMSInvalidStateException's text). */
 export function stateFromText(text: string, fallback: KeyState): KeyState {

@@ -21,7 +21,7 @@ import {
 } from '../errors.js';
 import { stateFromText, withKeyState } from '../key-state.js';
 
-export type GcpOperation = 'getCryptoKey' | 'listCryptoKeyVersions' | 'encrypt' | 'decrypt' | 'call';
+export type GcpOperation = 'getCryptoKey' | 'listCryptoKeyVersions' | 'encrypt' | 'decrypt';
 
 export function grpcCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
