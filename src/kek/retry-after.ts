@@ -41,7 +41,15 @@ function fromHeaders(get: HeaderGetter, now: number): number | undefined {
     const v = get(h)?.trim();
     if (v !== undefined && NUMBER.test(v)) return Math.ceil(Number(v));
   }
-  const ra = get('retry-after')?.trim();
+  return parseRetryAfter(get('retry-after'), now);
+}
+
+/**
+ * One `Retry-After` header value → milliseconds: delta-seconds or an HTTP-date (RFC 9110 §10.2.3);
+ * undefined when absent or unparseable. Also used by `reencrypt` for the Kubernetes API's 429/503.
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  const ra = value?.trim();
   if (ra === undefined || ra === '') return undefined;
   if (NUMBER.test(ra)) return Math.ceil(Number(ra) * 1000);
   if (!/[a-z]/i.test(ra)) return undefined; // an HTTP-date names its day and month

@@ -21,6 +21,7 @@ import {
   type Configuration,
 } from '@kubernetes/client-node';
 import { ConfigError } from '../../errors.js';
+import { parseRetryAfter } from '../../kek/retry-after.js';
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -245,12 +246,5 @@ function defaultReason(status: number): string {
   return names[status] ?? `HTTP${status}`;
 }
 
-/** Retry-After: delta-seconds or an HTTP date → ms (undefined when absent or unparseable). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) return undefined;
-  return Math.max(0, t - now);
-}
+// Retry-After has one parser, shared with the KEK providers' remote calls.
+export { parseRetryAfter };
