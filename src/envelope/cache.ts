@@ -31,17 +31,20 @@ export class DekCache {
     return this.entries.size;
   }
 
-  /** The cached DEK (owned by the cache: use it synchronously, never keep it). */
-  get(id: string): Buffer | undefined {
+  /**
+   * The cached DEK (owned by the cache: use it synchronously, never keep it). With `countMiss`
+   * false an absent or expired entry emits no 'miss' (a caller that will look again and count it).
+   */
+  get(id: string, countMiss = true): Buffer | undefined {
     const e = this.entries.get(id);
     if (!e) {
-      this.emit('miss');
+      if (countMiss) this.emit('miss');
       return undefined;
     }
     const now = this.now();
     if (now - e.lastUsed > this.options.ttlMs) {
       this.drop(id, e, 'expiry');
-      this.emit('miss');
+      if (countMiss) this.emit('miss');
       return undefined;
     }
     e.lastUsed = now;

@@ -338,8 +338,7 @@ export class Envelope {
   private dekInMemory(env: DecodedEnvelope, countMiss = true): Buffer | undefined {
     const w = this.write;
     if (w && w.dekId === env.dekId && w.wrapped.equals(env.wrapped)) return w.dek;
-    if (!countMiss && !this.cache.has(env.dekId)) return undefined;
-    return this.cache.get(env.dekId);
+    return this.cache.get(env.dekId, countMiss);
   }
 
   /** Validation, parsing and annotation decoding shared by decrypt() and decryptInMemory(). */

@@ -41,6 +41,21 @@ describe('DekCache', () => {
     expect(cache.has('b')).toBe(false);
   });
 
+  it('get(id, false) counts no miss for an absent or expired entry, and still a hit and an expiry', () => {
+    const { cache, events, advance } = make(3, 1000);
+    const k = key(1);
+    cache.set('a', k);
+    expect(cache.get('b', false)).toBeUndefined();
+    expect(cache.get('a', false)).toBe(k);
+    advance(1001);
+    expect(cache.get('a', false)).toBeUndefined();
+    expect(events).toEqual([
+      ['hit', 1],
+      ['expiry', 0],
+    ]);
+    expect(isZero(k)).toBe(true);
+  });
+
   it('never holds more than maxEntries; evicts the least recently set and zeroes it', () => {
     const { cache, events } = make(3);
     const bufs = [key(1), key(2), key(3), key(4), key(5)];
