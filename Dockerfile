@@ -18,7 +18,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
 
 FROM ${NODE_IMAGE} AS build
-# The native abstract-socket helper (binding.gyp, native/) is compiled by `npm run build` with npm's
+# The native helpers (binding.gyp, native/: abstract sockets, AES-GCM) are compiled by `npm run build` with npm's
 # bundled node-gyp against the image's own Node headers: it needs python3, make and a C compiler.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -35,7 +35,7 @@ COPY binding.gyp ./
 COPY native native
 COPY proto proto
 COPY src src
-RUN npm run build && test -f build/Release/abstract_socket.node
+RUN npm run build && test -f build/Release/abstract_socket.node && test -f build/Release/aead.node
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
@@ -57,8 +57,11 @@ LABEL org.opencontainers.image.title="k8s-kms-plugin" \
 WORKDIR /app
 COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /src/dist ./dist
-# Loaded from dist/server/../../build/Release (abstract sockets, unix:///@name); N-API, glibc only.
+# Loaded from dist/*/../../build/Release; N-API, glibc only. abstract_socket.node: abstract sockets
+# (unix:///@name). aead.node: AES-GCM for Encrypt/Decrypt on the OpenSSL inside node (without it the
+# plugin falls back to node:crypto and logs a warning).
 COPY --from=build --chown=0:0 /src/build/Release/abstract_socket.node ./build/Release/abstract_socket.node
+COPY --from=build --chown=0:0 /src/build/Release/aead.node ./build/Release/aead.node
 COPY --from=build --chown=0:0 /src/node_modules/pkcs11js/build/Release/pkcs11.node ./node_modules/pkcs11js/build/Release/pkcs11.node
 COPY --chown=0:0 package.json ./package.json
 COPY --chown=0:0 proto ./proto

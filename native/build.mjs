@@ -1,4 +1,4 @@
-// Builds the native abstract-socket helper (binding.gyp → build/Release/abstract_socket.node).
+// Builds the native helpers (binding.gyp → build/Release/abstract_socket.node and aead.node).
 //
 // Runs npm's bundled node-gyp (no npm dependency needed).
 // Node's own headers are used when they sit next to the running node (…/include/node/node_api.h,
@@ -26,7 +26,7 @@ const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit' });
 if (r.error || r.status !== 0) {
   console.error(
     `native build failed (${r.error ? r.error.message : `exit ${r.status}`}): ` +
-      'building build/Release/abstract_socket.node needs python3, make and a C compiler (g++/gcc)',
+      'building build/Release/abstract_socket.node and aead.node needs python3, make and a C compiler (g++/gcc)',
   );
   process.exit(1);
 }

@@ -14,15 +14,9 @@
  * wrong DEK from a faulty KMS is recognised as a KMS fault and never cached. Format 1 objects
  * (written before) have none; their DEK is verified by opening the requesting object.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidInputError, UnauthenticatedError } from '../errors.js';
+import { AEAD } from './aead.js';
 
 export const FORMAT_V1 = 0x01;
 export const FORMAT_V2 = 0x02;
@@ -127,17 +121,12 @@ export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffe
   const commit = parts.commit;
   const format = commit ? FORMAT_V2 : FORMAT_V1;
   const nonce = nextNonce();
-  const cipher = createCipheriv('aes-256-gcm', dek, nonce);
-  cipher.setAAD(buildAad(format, parts));
   const headBytes = commit ? 1 + COMMIT_BYTES : 1;
   const out = Buffer.allocUnsafe(headBytes + NONCE_BYTES + plaintext.length + TAG_BYTES);
   out[0] = format;
   if (commit) commit.copy(out, 1);
   nonce.copy(out, headBytes);
-  let pos = headBytes + NONCE_BYTES;
-  pos += cipher.update(plaintext).copy(out, pos);
-  pos += cipher.final().copy(out, pos); // empty for GCM
-  cipher.getAuthTag().copy(out, pos);
+  AEAD.seal(dek, nonce, buildAad(format, parts), plaintext, out, headBytes + NONCE_BYTES);
   return out;
 }
 
@@ -172,21 +161,25 @@ export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
 
 /** Opens a parsed ciphertext; throws UnauthenticatedError on any mismatch (never returns wrong bytes). */
 export function open(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): Buffer {
+  const plaintext = Buffer.allocUnsafe(parsed.body.length);
+  let ok = false;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', dek, parsed.nonce);
-    decipher.setAAD(buildAad(parsed.format, parts, parsed.commit));
-    decipher.setAuthTag(parsed.tag);
-    const plaintext = decipher.update(parsed.body);
-    try {
-      decipher.final(); // empty for GCM; throws unless the tag verifies
-    } catch (err) {
-      plaintext.fill(0);
-      throw err;
-    }
-    return plaintext;
+    ok = AEAD.open(
+      dek,
+      parsed.nonce,
+      buildAad(parsed.format, parts, parsed.commit),
+      parsed.body,
+      parsed.tag,
+      plaintext,
+    );
   } catch {
+    ok = false;
+  }
+  if (!ok) {
+    plaintext.fill(0);
     throw new UnauthenticatedError(
       'ciphertext failed authentication: it, its key_id or its annotations were altered, or it was not produced by this plugin',
     );
   }
+  return plaintext;
 }

@@ -1,0 +1,156 @@
+/*
+ * AES-256-GCM in one call, for the hot path of Encrypt and Decrypt.
+ *
+ * node:crypto needs five calls into C++ per seal or open (createCipheriv/createDecipheriv,
+ * setAAD, setAuthTag or getAuthTag, update, final), each allocating JavaScript objects (a Cipheriv
+ * stream object, a CipherBase handle with a weak reference the garbage collector must process, two
+ * result Buffers). This addon does the same OpenSSL EVP calls, against the OpenSSL inside the
+ * running node binary (the symbols Node exports for addons; nothing is linked or bundled), in one
+ * call that writes into a Buffer the caller supplies:
+ *
+ *   seal(key, iv, aad, plaintext, out, offset): undefined
+ *       writes the ciphertext at out[offset, offset + plaintext.length) and the 16-byte tag right
+ *       after it. Throws on any OpenSSL failure.
+ *   open(key, iv, aad, body, tag, out): boolean
+ *       decrypts body into out[0, body.length) and returns true only if the tag verifies; on false
+ *       (or a throw) out has been wiped, so no unauthenticated byte is ever left in it.
+ *
+ * Every argument is a Uint8Array (Buffers are). key is 32 bytes, iv 12, tag 16. The caller
+ * (src/envelope/aead.ts) checks the lengths too; the checks here keep a wrong call from reading or
+ * writing outside the arrays. The cipher context is created and freed per call (OpenSSL clears the
+ * key schedule when it frees it), so no key material stays behind in this addon. The AES-256-GCM
+ * implementation is fetched once from the default library context (the one node:crypto uses, FIPS
+ * settings included). Only N-API (node_api.h) plus OpenSSL 3's EVP interface are used.
+ */
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KEY_BYTES 32
+#define IV_BYTES 12
+#define TAG_BYTES 16
+
+static EVP_CIPHER *aes_gcm = NULL;
+
+typedef struct {
+  uint8_t *data;
+  size_t length;
+} bytes_t;
+
+static int throw_error(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return 0;
+}
+
+/* args[i] as bytes; a Uint8Array (or Buffer) only. */
+static int get_bytes(napi_env env, napi_value value, bytes_t *out, const char *name) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "aead: %s must be a Uint8Array", name);
+    return throw_error(env, msg);
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "aead: %s must be a Uint8Array", name);
+    return throw_error(env, msg);
+  }
+  out->data = (uint8_t *)data;
+  out->length = length;
+  return 1;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want)
+    return throw_error(env, "aead: wrong number of arguments");
+  return 1;
+}
+
+static int cipher(napi_env env) {
+  if (aes_gcm == NULL) aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+  return aes_gcm != NULL ? 1 : throw_error(env, "aead: AES-256-GCM is not available in this OpenSSL");
+}
+
+static int check_common(napi_env env, const bytes_t *key, const bytes_t *iv, const bytes_t *aad) {
+  if (key->length != KEY_BYTES) return throw_error(env, "aead: key must be 32 bytes");
+  if (iv->length != IV_BYTES) return throw_error(env, "aead: iv must be 12 bytes");
+  if (aad->length > INT_MAX) return throw_error(env, "aead: aad too long");
+  return 1;
+}
+
+static napi_value seal(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  bytes_t key, iv, aad, pt, out;
+  int64_t offset;
+  if (!get_args(env, info, 6, argv) || !get_bytes(env, argv[0], &key, "key") ||
+      !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
+      !get_bytes(env, argv[3], &pt, "plaintext") || !get_bytes(env, argv[4], &out, "out") ||
+      !check_common(env, &key, &iv, &aad) || !cipher(env))
+    return NULL;
+  if (napi_get_value_int64(env, argv[5], &offset) != napi_ok || offset < 0)
+    return throw_error(env, "aead: offset must be a non-negative integer"), NULL;
+  if (pt.length > INT_MAX || (size_t)offset > out.length || out.length - (size_t)offset < pt.length + TAG_BYTES)
+    return throw_error(env, "aead: out is too small"), NULL;
+
+  uint8_t *dst = out.data + offset;
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int len = 0, ok = ctx != NULL && EVP_EncryptInit_ex(ctx, aes_gcm, NULL, key.data, iv.data) == 1 &&
+                    (aad.length == 0 || EVP_EncryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
+                    EVP_EncryptUpdate(ctx, dst, &len, pt.data, (int)pt.length) == 1 &&
+                    EVP_EncryptFinal_ex(ctx, dst + len, &len) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, dst + pt.length) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) {
+    OPENSSL_cleanse(dst, pt.length + TAG_BYTES);
+    return throw_error(env, "aead: AES-256-GCM seal failed"), NULL;
+  }
+  return NULL;
+}
+
+static napi_value open_(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  bytes_t key, iv, aad, body, tag, out;
+  if (!get_args(env, info, 6, argv) || !get_bytes(env, argv[0], &key, "key") ||
+      !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
+      !get_bytes(env, argv[3], &body, "body") || !get_bytes(env, argv[4], &tag, "tag") ||
+      !get_bytes(env, argv[5], &out, "out") || !check_common(env, &key, &iv, &aad) || !cipher(env))
+    return NULL;
+  if (tag.length != TAG_BYTES) return throw_error(env, "aead: tag must be 16 bytes"), NULL;
+  if (body.length > INT_MAX || out.length < body.length) return throw_error(env, "aead: out is too small"), NULL;
+
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int len = 0, ok = ctx != NULL && EVP_DecryptInit_ex(ctx, aes_gcm, NULL, key.data, iv.data) == 1 &&
+                    (aad.length == 0 || EVP_DecryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
+                    EVP_DecryptUpdate(ctx, out.data, &len, body.data, (int)body.length) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, tag.data) == 1 &&
+                    EVP_DecryptFinal_ex(ctx, out.data + len, &len) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) OPENSSL_cleanse(out.data, body.length);
+  napi_value result;
+  napi_get_boolean(env, ok ? true : false, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"seal", NULL, seal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"open", NULL, open_, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
