@@ -157,6 +157,24 @@ describe('AccessLog', () => {
     expect(writes()).toBe(2);
   });
 
+  it('batched lines keep every character (UTF-8 of any width) and their order, even past the buffer', () => {
+    const { access, writes, text } = fileSetup();
+    const odd = 'é ☃ 𝄞 "q" \\ \u2028';
+    access.write('warn', { ...RECORD, uid: 'first', error: odd });
+    // Longer than the whole gathering buffer (3 bytes per unit counted): written on its own,
+    // after what was pending.
+    const huge = '☃'.repeat(FLUSH_BYTES);
+    access.write('warn', { ...RECORD, uid: 'huge', error: huge });
+    access.write('warn', { ...RECORD, uid: 'last', error: odd });
+    access.flush();
+    expect(writes()).toBe(3);
+    const got = lines(text());
+    expect(got.map((l) => l.uid)).toEqual(['first', 'huge', 'last']);
+    expect(got[0].error).toBe(odd);
+    expect(got[1].error).toBe(huge);
+    expect(got[2].error).toBe(odd);
+  });
+
   it('enabled() follows the logger level', () => {
     const { access, logger } = setup('info');
     expect(access.enabled('info')).toBe(true);
