@@ -1,20 +1,20 @@
 /** bench/lib/compare.ts: bench:compare's cells, the grpc-js floor's figures and the targets. */
 import { describe, expect, it } from '@jest/globals';
+// In the order of the tests below.
 import {
-  FLOOR_HEADERS,
-  TARGET,
-  cpuVsStatus,
-  floorFigures,
-  floorMeasured,
-  floorReading,
-  floorRow,
-  rotate,
   summarizeCell,
+  rotate,
+  floorFigures,
+  floorRow,
+  FLOOR_HEADERS,
+  floorReading,
+  floorMeasured,
+  TARGET,
   targetChecks,
   targetsTable,
-  type Cell,
-  type Result,
+  cpuVsStatus,
 } from '../../../bench/lib/compare.js';
+import type { Cell, Result } from '../../../bench/lib/compare.js';
 
 const cell = (o: Partial<Cell>): Cell => ({
   ops_per_s: 1000,
