@@ -1,15 +1,20 @@
 /**
- * `npm run bench:compare`: our plugin against the Go baseline (gorefplugin) in one run, and the
- * issue-16 targets checked on the spot.
+ * `npm run bench:compare`: our plugin against the Go baseline (gorefplugin) in one run, next to
+ * the grpc-js floor, and the issue-16 targets checked on the spot.
  *
  *   npx tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt]
  *                            [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300]
  *                            [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N]
+ *                            [--floor 1]
  *
- * 1. Saturation: `kmsv2probe load` per (op, concurrency), ours and Go back to back in the same
- *    conditions, alternating who goes first, `--repeats` times. Medians of the repeats; RSS is
- *    the largest seen. Both plugins run for the whole phase.
+ * 1. Saturation: `kmsv2probe load` per (op, concurrency), ours, Go and the grpc-js floor back to
+ *    back in the same conditions, rotating who goes first, `--repeats` times. Medians of the
+ *    repeats; RSS is the largest seen. The plugins run for the whole phase.
  *    `--repeats 0` skips this phase.
+ *    The floor (`node bench/grpc-floor.mjs`: a grpc-js server whose handlers do no work, with the
+ *    plugin's built codecs, no tsx loader) gets the same NODE_OPTIONS / MALLOC_ARENA_MAX as ours:
+ *    what the floor misses too is grpc-js's ceiling on this machine, not our code's. `--floor 0`
+ *    leaves it out.
  * 2. Real cadence (unless `--cadence 0`): a FRESH plugin of each kind with the shipped defaults,
  *    one Status every `--status-every` (the apiserver sends one every 20–60 s; this is faster),
  *    and a cold-start burst (`kmsv2probe coldstart --seeds N`: N Encrypts, then N Decrypts, at
@@ -18,23 +23,47 @@
  * Our plugin is started as the shipped manifests start it: `node $NODE_OPTIONS dist/cli/main.js
  * serve` with the shipped environment (SHIPPED_ENV in src/cli/render/node-options.ts:
  * NODE_OPTIONS and MALLOC_ARENA_MAX) unless `--node-options` / `--malloc-arena-max` say otherwise
- * (an empty value unsets it). Prints one table, the targets, then `BENCH compare {json}`.
+ * (an empty value unsets it). Prints the table of ours vs Go, the floor's table, the real-cadence
+ * table, the targets (with the floor's figure for each and what it says), then
+ * `BENCH compare {json}`.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { KmsClient } from '../src/server/client.js';
 import { SHIPPED_MALLOC_ARENA_MAX, SHIPPED_NODE_OPTIONS } from '../src/cli/render/node-options.js';
 import { Args } from './lib/args.js';
 import { loadRun } from './lib/load.js';
 import { describeMachine, loadAvg, machineInfo } from './lib/machine.js';
 import { runProbe, type KV } from './lib/probe.js';
-import { requireTools, rssKb, runCli, startGo, startOurs, tempDir, type Plugin } from './lib/procs.js';
+import {
+  FLOOR_HEADERS,
+  floorFigures,
+  floorRow,
+  rotate,
+  summarizeCell,
+  targetChecks,
+  targetsTable,
+  type Cell,
+  type Result,
+} from './lib/compare.js';
+import {
+  FLOOR,
+  requireTools,
+  rssKb,
+  runCli,
+  startFloor,
+  startGo,
+  startOurs,
+  tempDir,
+  type Plugin,
+} from './lib/procs.js';
 import { benchLine, say, table } from './lib/report.js';
-import { fmtRatio, fmtUs, median, round } from './lib/stats.js';
+import { fmtRatio, fmtUs } from './lib/stats.js';
 
 const args = new Args();
 if (args.help) {
   say(
-    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N]',
+    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N] [--floor 1]',
   );
   process.exit(0);
 }
@@ -49,13 +78,17 @@ const seeds = args.number('seeds', 300);
 const pluginArgs = args.string('plugin-args', '').split(/\s+/).filter(Boolean);
 const nodeOptions = args.string('node-options', SHIPPED_NODE_OPTIONS);
 const mallocArenaMax = args.string('malloc-arena-max', SHIPPED_MALLOC_ARENA_MAX);
+const withFloor = args.number('floor', 1) !== 0;
+/** Ours and the floor run with this (undefined = unset). */
+const nodeEnv = { NODE_OPTIONS: nodeOptions || undefined, MALLOC_ARENA_MAX: mallocArenaMax || undefined };
 
 const MB = 1_000_000;
-const TARGET = { ratio: 0.5, p99: 2, cpuVsStatus: 1.15, rssLoadMB: 128, rssCadenceMB: 80 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Name = 'ours' | 'go' | 'floor';
+
 interface Run {
-  plugin: 'ours' | 'go';
+  plugin: Name;
   op: string;
   c: number;
   repeat: number;
@@ -67,39 +100,44 @@ async function startPlugins(
   dir: string,
   keyFile: string,
   tag: string,
-): Promise<{ ours: Plugin; go: Plugin }> {
+  floor = false,
+): Promise<{ ours: Plugin; go: Plugin; floor?: Plugin }> {
   const ours = await startOurs(
     join(dir, `ours-${tag}.sock`),
     ['--provider', 'local', '--local-key-file', keyFile, ...pluginArgs],
-    { NODE_OPTIONS: nodeOptions || undefined, MALLOC_ARENA_MAX: mallocArenaMax || undefined },
+    nodeEnv,
   );
   const go = await startGo(join(dir, `go-${tag}.sock`));
-  return { ours, go };
+  if (!floor) return { ours, go };
+  try {
+    return { ours, go, floor: await startFloor(join(dir, `floor-${tag}.sock`), nodeEnv) };
+  } catch (err) {
+    await ours.stop();
+    await go.stop();
+    throw err;
+  }
 }
 
 async function saturation(dir: string, keyFile: string): Promise<Run[]> {
-  const { ours, go } = await startPlugins(dir, keyFile, 'load');
+  const { ours, go, floor } = await startPlugins(dir, keyFile, 'load', withFloor);
+  const plugins: Array<[Name, Plugin]> = [
+    ['ours', ours],
+    ['go', go],
+  ];
+  if (floor) plugins.push(['floor', floor]);
   const runs: Run[] = [];
   try {
     for (let repeat = 0; repeat < repeats; repeat++) {
       for (const op of ops) {
         for (const c of concs) {
-          const oursFirst = (repeat + ops.indexOf(op) + concs.indexOf(c)) % 2 === 0;
-          const order: Array<['ours' | 'go', Plugin]> = oursFirst
-            ? [
-                ['ours', ours],
-                ['go', go],
-              ]
-            : [
-                ['go', go],
-                ['ours', ours],
-              ];
+          // Who goes first moves along by one per cell and per repeat (ours, Go, floor, ours, …).
+          const order = rotate(plugins, repeat + ops.indexOf(op) + concs.indexOf(c));
           for (const [name, p] of order) {
             const loadavg = loadAvg();
             const kv = await loadRun(p, op, c, durationMs, warmupMs);
             runs.push({ plugin: name, op, c, repeat, loadavg, kv });
             process.stderr.write(
-              `  ${name.padEnd(4)} ${op.padEnd(7)} c=${String(c).padEnd(2)} #${repeat + 1}: ${Number(kv.ops_per_s).toFixed(0)} ops/s p99=${fmtUs(Number(kv.p99_us))} cpu/op=${kv.plugin_cpu_us_per_op}µs rss=${(Number(kv.plugin_rss_kb) / 1024).toFixed(0)}MiB other=${kv.other_cpu_cores} load=${loadavg}\n`,
+              `  ${name.padEnd(5)} ${op.padEnd(7)} c=${String(c).padEnd(2)} #${repeat + 1}: ${Number(kv.ops_per_s).toFixed(0)} ops/s p99=${fmtUs(Number(kv.p99_us))} cpu/op=${kv.plugin_cpu_us_per_op}µs rss=${(Number(kv.plugin_rss_kb) / 1024).toFixed(0)}MiB other=${kv.other_cpu_cores} load=${loadavg}\n`,
             );
           }
         }
@@ -108,6 +146,7 @@ async function saturation(dir: string, keyFile: string): Promise<Run[]> {
   } finally {
     await ours.stop();
     await go.stop();
+    await floor?.stop();
   }
   return runs;
 }
@@ -182,13 +221,21 @@ async function cadence(p: Plugin): Promise<Cadence> {
 
 async function main(): Promise<void> {
   requireTools();
+  const builtCodecs = resolve(process.cwd(), 'dist/server/proto.js');
+  if (withFloor && !existsSync(builtCodecs))
+    throw new Error(`${builtCodecs} is missing (the floor runs on the built codecs): run npm run build`);
   const dir = tempDir('kkp-compare-');
   const keyFile = join(dir.path, 'kek.json');
   const kg = await runCli(['keygen', '--out', keyFile]);
   if (kg.code !== 0) throw new Error(`keygen failed: ${kg.out}`);
   say(`# bench/compare ${new Date().toISOString()} — ${describeMachine()}`);
   say(
-    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours: ${nodeOptions || '(none)'}, MALLOC_ARENA_MAX: ${mallocArenaMax || '(unset)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}`,
+    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours${withFloor ? ' and the floor' : ''}: ${nodeOptions || '(none)'}, MALLOC_ARENA_MAX: ${mallocArenaMax || '(unset)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}`,
+  );
+  say(
+    withFloor
+      ? `# grpc-js floor: node ${FLOOR} (handlers doing no work, the plugin's built codecs)`
+      : '# grpc-js floor: off (--floor 0)',
   );
   let runs: Run[] = [];
   const cadences: Cadence[] = [];
@@ -209,30 +256,28 @@ async function main(): Promise<void> {
     dir.cleanup();
   }
 
-  const cell = (plugin: string, op: string, c: number) => {
-    const kvs = runs.filter((r) => r.plugin === plugin && r.op === op && r.c === c).map((r) => r.kv);
-    const n = (k: string): number[] => kvs.map((kv) => Number(kv[k]));
-    return {
-      ops_per_s: round(median(n('ops_per_s'))),
-      p50_us: median(n('p50_us')),
-      p99_us: median(n('p99_us')),
-      errors: n('errors').reduce((a, b) => a + b, 0),
-      cpu_us_per_op: round(median(n('plugin_cpu_us_per_op'))),
-      rss_kb: Math.max(...n('plugin_rss_kb')),
-      other_cpu_cores: round(median(n('other_cpu_cores')), 2),
-    };
-  };
-  type Cell = ReturnType<typeof cell>;
-  const results: Array<{ op: string; c: number; ours: Cell; go: Cell; ratio: number; p99_ratio: number }> =
-    [];
+  const cell = (plugin: Name, op: string, c: number): Cell =>
+    summarizeCell(runs.filter((r) => r.plugin === plugin && r.op === op && r.c === c).map((r) => r.kv));
+  const results: Result[] = [];
   const rows: Array<Array<string | number>> = [];
+  const floorRows: string[][] = [];
   for (const op of ops) {
     for (const c of concs) {
       // --repeats 0 (the real-cadence phase alone): no load cells, so no load rows or targets.
       if (!runs.some((x) => x.op === op && x.c === c)) continue;
       const a = cell('ours', op, c);
       const b = cell('go', op, c);
-      const r = { op, c, ours: a, go: b, ratio: a.ops_per_s / b.ops_per_s, p99_ratio: a.p99_us / b.p99_us };
+      const f = withFloor ? floorFigures(a, b, cell('floor', op, c)) : undefined;
+      const r: Result = {
+        op,
+        c,
+        ours: a,
+        go: b,
+        ratio: a.ops_per_s / b.ops_per_s,
+        p99_ratio: a.p99_us / b.p99_us,
+        ...f,
+      };
+      if (f) floorRows.push(floorRow(`${op} c=${c}`, f));
       results.push(r);
       rows.push([
         `${op} c=${c}`,
@@ -272,6 +317,11 @@ async function main(): Promise<void> {
       rows,
     ),
   );
+  if (floorRows.length) {
+    say();
+    say('grpc-js floor (handlers doing no work), same NODE_OPTIONS / MALLOC_ARENA_MAX as ours:');
+    say(table(FLOOR_HEADERS, floorRows));
+  }
   if (cadences.length) {
     say();
     say(
@@ -291,51 +341,10 @@ async function main(): Promise<void> {
     );
   }
 
-  // ---- targets (issue 16) ------------------------------------------------------------------
-  const at16 = (op: string) => results.find((r) => r.op === op && r.c === 16);
-  const checks: Array<[string, string, boolean | undefined]> = [];
-  for (const op of ['decrypt', 'encrypt']) {
-    const r = at16(op);
-    checks.push([
-      `${op} c=16 ops/s ≥ ${TARGET.ratio}× Go`,
-      r ? fmtRatio(r.ratio) : 'not run',
-      r && r.ratio >= TARGET.ratio,
-    ]);
-    checks.push([
-      `${op} c=16 p99 ≤ ${TARGET.p99}× Go`,
-      r ? fmtRatio(r.p99_ratio) : 'not run',
-      r && r.p99_ratio <= TARGET.p99,
-    ]);
-  }
-  for (const c of concs) {
-    const d = results.find((r) => r.op === 'decrypt' && r.c === c);
-    const s = results.find((r) => r.op === 'status' && r.c === c);
-    const x = d && s ? d.ours.cpu_us_per_op / s.ours.cpu_us_per_op : Number.NaN;
-    checks.push([
-      `Decrypt CPU/op within 15% of Status (c=${c})`,
-      d && s ? `${d.ours.cpu_us_per_op} vs ${s.ours.cpu_us_per_op} µs = ${fmtRatio(x)}` : 'not run',
-      d && s ? x <= TARGET.cpuVsStatus : undefined,
-    ]);
-  }
-  const rssLoad = results.length ? Math.max(...results.map((r) => r.ours.rss_kb)) * 1024 : Number.NaN;
-  checks.push([
-    `RSS under saturation ≤ ${TARGET.rssLoadMB} MB`,
-    results.length ? `${(rssLoad / MB).toFixed(1)} MB` : 'not run',
-    results.length ? rssLoad <= TARGET.rssLoadMB * MB : undefined,
-  ]);
   const oc = cadences.find((c) => c.plugin === 'ours');
-  checks.push([
-    `RSS at the real cadence ≤ ${TARGET.rssCadenceMB} MB`,
-    oc ? `peak ${((oc.rss_peak_kb * 1024) / MB).toFixed(1)} MB` : 'not run',
-    oc ? oc.rss_peak_kb * 1024 <= TARGET.rssCadenceMB * MB : undefined,
-  ]);
+  const checks = targetChecks(results, concs, oc?.rss_peak_kb);
   say();
-  say(
-    table(
-      ['target', 'measured', 'met?'],
-      checks.map(([t, m, ok]) => [t, m, ok === undefined ? '-' : ok ? 'yes' : 'NO']),
-    ),
-  );
+  say(targetsTable(checks, withFloor));
   say();
   benchLine('compare', {
     at: new Date().toISOString(),
@@ -347,9 +356,10 @@ async function main(): Promise<void> {
     node_options: nodeOptions,
     malloc_arena_max: mallocArenaMax,
     plugin_args: pluginArgs,
+    floor: withFloor,
     results,
     cadence: cadences,
-    targets: checks.map(([target, measured, met]) => ({ target, measured, met })),
+    targets: checks,
     runs: runs.map((r) => ({
       plugin: r.plugin,
       op: r.op,

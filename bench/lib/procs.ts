@@ -1,6 +1,7 @@
 /**
  * Starting and stopping the plugins under test as child processes: ours (`node dist/cli/main.js
- * serve ...`) and the Go baseline (`gorefplugin`), with the times to socket bound and to ready.
+ * serve ...`), the Go baseline (`gorefplugin`) and the grpc-js floor (`node bench/grpc-floor.mjs`),
+ * with the times to socket bound and to ready.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -8,10 +9,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { KmsClient } from '../../src/server/client.js';
 
 export const BIN = process.env.KMSV2PROBE_BIN ?? '/opt/kmsv2probe/bin';
 export const CLI = resolve(process.cwd(), 'dist/cli/main.js');
+/** The do-nothing grpc-js server, plain JS on the built codecs (dist/server/proto.js). */
+export const FLOOR = fileURLToPath(new URL('../grpc-floor.mjs', import.meta.url));
 
 export interface Plugin {
   name: string;
@@ -149,6 +153,15 @@ export function startOurs(
 
 export function startGo(socket: string): Promise<Plugin> {
   return startProcess({ name: 'go', command: join(BIN, 'gorefplugin'), args: ['--socket', socket], socket });
+}
+
+/**
+ * The grpc-js floor: `node bench/grpc-floor.mjs SOCKET` (no tsx loader in the process), with the
+ * plugin's built codecs. Pass it our plugin's env (NODE_OPTIONS, MALLOC_ARENA_MAX) to compare like
+ * with like.
+ */
+export function startFloor(socket: string, env: NodeJS.ProcessEnv = {}, name = 'floor'): Promise<Plugin> {
+  return startProcess({ name, command: process.execPath, args: [FLOOR, socket], socket, env });
 }
 
 /** Resident set size in KiB (VmRSS), or NaN once the process is gone. */
