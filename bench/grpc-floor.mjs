@@ -5,7 +5,8 @@
  * it by is the gRPC stack.
  *
  * Run directly (this is how `bench:compare` starts it, with our plugin's NODE_OPTIONS and
- * MALLOC_ARENA_MAX, so its CPU and RSS are not inflated by tsx):
+ * MALLOC_ARENA_MAX, so its CPU and RSS are not inflated by tsx); it sets on itself the V8 flags
+ * `serve` sets (SERVE_V8_FLAGS in src/cli/render/node-options.ts):
  *
  *   npm run build     # the codecs come from dist/
  *   node bench/grpc-floor.mjs /tmp/floor.sock [proto-loader] &
@@ -17,6 +18,7 @@
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
 const KEY_ID = 'local-0000000000000000000000000000000000000000';
 
@@ -55,6 +57,9 @@ export async function protoLoaderDefinition(protoPath) {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // The V8 flags `serve` sets on itself (SERVE_V8_FLAGS), so the floor runs as the plugin does.
+  const { applyServeV8Flags } = await import('../dist/cli/render/node-options.js');
+  applyServeV8Flags(process.execArgv, setFlagsFromString);
   const proto = await import('../dist/server/proto.js');
   const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
   const definition =

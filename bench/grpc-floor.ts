@@ -10,9 +10,12 @@
  *   npx tsx bench/grpc-floor.ts /tmp/floor.sock [proto-loader] &
  *   /opt/kmsv2probe/bin/kmsv2probe load --socket /tmp/floor.sock --op decrypt --concurrency 16 --plugin-pid $!
  */
+import { setFlagsFromString } from 'node:v8';
+import { applyServeV8Flags } from '../src/cli/render/node-options.js';
 import { PROTO_PATH, kmsServiceDefinition } from '../src/server/proto.js';
 import { protoLoaderDefinition, serveFloor } from './grpc-floor.mjs';
 
+applyServeV8Flags(process.execArgv, setFlagsFromString); // as serve does
 const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
 serveFloor(
   process.argv[3] === 'proto-loader' ? await protoLoaderDefinition(PROTO_PATH) : kmsServiceDefinition(),
