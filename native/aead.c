@@ -8,14 +8,18 @@
  * running node binary (the symbols Node exports for addons; nothing is linked or bundled), in one
  * call that writes into a Buffer the caller supplies:
  *
- *   seal(key, iv, aad, plaintext, out, offset): undefined
- *       writes the ciphertext at out[offset, offset + plaintext.length) and the 16-byte tag right
- *       after it. Throws on any OpenSSL failure.
- *   open(key, iv, aad, body, tag, out): boolean
- *       decrypts body into out[0, body.length) and returns true only if the tag verifies; on false
- *       (or a throw) out has been wiped, so no unauthenticated byte is ever left in it.
+ * Both work on our sealed layout, nonce (12) ‖ ciphertext ‖ tag (16), found at `nonceAt` inside a
+ * larger Buffer (after the format byte and the commitment), so no view of its parts is needed:
  *
- * Every argument is a Uint8Array (Buffers are). key is 32 bytes, iv 12, tag 16. The caller
+ *   seal(key, aad, plaintext, out, nonceAt): undefined
+ *       reads the nonce at out[nonceAt, +12), writes the ciphertext right after it and the tag
+ *       right after the ciphertext. Throws on any OpenSSL failure.
+ *   open(key, aad, sealed, nonceAt, out): boolean
+ *       decrypts sealed[nonceAt + 12, length - 16) into out[0, n) and returns true only if the
+ *       tag (the last 16 bytes of sealed) verifies; on false (or a throw) out[0, n) has been
+ *       wiped, so no unauthenticated byte is ever left in it.
+ *
+ * Every byte argument is a Uint8Array (Buffers are); key is 32 bytes. The caller
  * (src/envelope/aead.ts) checks the lengths too; the checks here keep a wrong call from reading or
  * writing outside the arrays. The cipher context is created and freed per call (OpenSSL clears the
  * key schedule when it frees it), so no key material stays behind in this addon. The AES-256-GCM
@@ -33,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define KEY_BYTES 32
 #define IV_BYTES 12
@@ -86,30 +91,32 @@ static int cipher(napi_env env) {
   return aes_gcm != NULL ? 1 : throw_error(env, "aead: AES-256-GCM is not available in this OpenSSL");
 }
 
-static int check_common(napi_env env, const bytes_t *key, const bytes_t *iv, const bytes_t *aad) {
+static int check_common(napi_env env, const bytes_t *key, const bytes_t *aad) {
   if (key->length != KEY_BYTES) return throw_error(env, "aead: key must be 32 bytes");
-  if (iv->length != IV_BYTES) return throw_error(env, "aead: iv must be 12 bytes");
   if (aad->length > INT_MAX) return throw_error(env, "aead: aad too long");
   return 1;
 }
 
+/* seal(key, aad, plaintext, out, nonceAt): the nonce is read from out[nonceAt, +12), the
+ * ciphertext written right after it and the tag right after the ciphertext. */
 static napi_value seal(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  bytes_t key, iv, aad, pt, out;
-  int64_t offset;
-  if (!get_args(env, info, 6, argv) || !get_bytes(env, argv[0], &key, "key") ||
-      !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
-      !get_bytes(env, argv[3], &pt, "plaintext") || !get_bytes(env, argv[4], &out, "out") ||
-      !check_common(env, &key, &iv, &aad) || !cipher(env))
+  napi_value argv[5];
+  bytes_t key, aad, pt, out;
+  int64_t at;
+  if (!get_args(env, info, 5, argv) || !get_bytes(env, argv[0], &key, "key") ||
+      !get_bytes(env, argv[1], &aad, "aad") || !get_bytes(env, argv[2], &pt, "plaintext") ||
+      !get_bytes(env, argv[3], &out, "out") || !check_common(env, &key, &aad) || !cipher(env))
     return NULL;
-  if (napi_get_value_int64(env, argv[5], &offset) != napi_ok || offset < 0)
-    return throw_error(env, "aead: offset must be a non-negative integer"), NULL;
-  if (pt.length > INT_MAX || (size_t)offset > out.length || out.length - (size_t)offset < pt.length + TAG_BYTES)
+  if (napi_get_value_int64(env, argv[4], &at) != napi_ok || at < 0)
+    return throw_error(env, "aead: nonceAt must be a non-negative integer"), NULL;
+  if (pt.length > INT_MAX || (size_t)at > out.length ||
+      out.length - (size_t)at < IV_BYTES + pt.length + TAG_BYTES)
     return throw_error(env, "aead: out is too small"), NULL;
 
-  uint8_t *dst = out.data + offset;
+  const uint8_t *iv = out.data + at;
+  uint8_t *dst = out.data + at + IV_BYTES;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int len = 0, ok = ctx != NULL && EVP_EncryptInit_ex(ctx, aes_gcm, NULL, key.data, iv.data) == 1 &&
+  int len = 0, ok = ctx != NULL && EVP_EncryptInit_ex(ctx, aes_gcm, NULL, key.data, iv) == 1 &&
                     (aad.length == 0 || EVP_EncryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
                     EVP_EncryptUpdate(ctx, dst, &len, pt.data, (int)pt.length) == 1 &&
                     EVP_EncryptFinal_ex(ctx, dst + len, &len) == 1 &&
@@ -122,25 +129,35 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* open(key, aad, sealed, nonceAt, out): sealed[nonceAt, +12) is the nonce, the tag is the last 16
+ * bytes of sealed and the ciphertext is everything between; the plaintext goes to out[0, n). */
 static napi_value open_(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  bytes_t key, iv, aad, body, tag, out;
-  if (!get_args(env, info, 6, argv) || !get_bytes(env, argv[0], &key, "key") ||
-      !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
-      !get_bytes(env, argv[3], &body, "body") || !get_bytes(env, argv[4], &tag, "tag") ||
-      !get_bytes(env, argv[5], &out, "out") || !check_common(env, &key, &iv, &aad) || !cipher(env))
+  napi_value argv[5];
+  bytes_t key, aad, sealed, out;
+  int64_t at;
+  if (!get_args(env, info, 5, argv) || !get_bytes(env, argv[0], &key, "key") ||
+      !get_bytes(env, argv[1], &aad, "aad") || !get_bytes(env, argv[2], &sealed, "sealed") ||
+      !get_bytes(env, argv[4], &out, "out") || !check_common(env, &key, &aad) || !cipher(env))
     return NULL;
-  if (tag.length != TAG_BYTES) return throw_error(env, "aead: tag must be 16 bytes"), NULL;
-  if (body.length > INT_MAX || out.length < body.length) return throw_error(env, "aead: out is too small"), NULL;
+  if (napi_get_value_int64(env, argv[3], &at) != napi_ok || at < 0)
+    return throw_error(env, "aead: nonceAt must be a non-negative integer"), NULL;
+  if ((size_t)at > sealed.length || sealed.length - (size_t)at < IV_BYTES + TAG_BYTES)
+    return throw_error(env, "aead: sealed is too short"), NULL;
+  size_t n = sealed.length - (size_t)at - IV_BYTES - TAG_BYTES;
+  if (n > INT_MAX || out.length < n) return throw_error(env, "aead: out is too small"), NULL;
 
+  const uint8_t *iv = sealed.data + at;
+  const uint8_t *body = iv + IV_BYTES;
+  uint8_t tag[TAG_BYTES];
+  memcpy(tag, body + n, TAG_BYTES);
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int len = 0, ok = ctx != NULL && EVP_DecryptInit_ex(ctx, aes_gcm, NULL, key.data, iv.data) == 1 &&
+  int len = 0, ok = ctx != NULL && EVP_DecryptInit_ex(ctx, aes_gcm, NULL, key.data, iv) == 1 &&
                     (aad.length == 0 || EVP_DecryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
-                    EVP_DecryptUpdate(ctx, out.data, &len, body.data, (int)body.length) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, tag.data) == 1 &&
+                    EVP_DecryptUpdate(ctx, out.data, &len, body, (int)n) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, tag) == 1 &&
                     EVP_DecryptFinal_ex(ctx, out.data + len, &len) == 1;
   EVP_CIPHER_CTX_free(ctx);
-  if (!ok) OPENSSL_cleanse(out.data, body.length);
+  if (!ok) OPENSSL_cleanse(out.data, n);
   napi_value result;
   napi_get_boolean(env, ok ? true : false, &result);
   return result;

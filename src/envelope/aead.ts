@@ -21,54 +21,55 @@ export const AEAD_KEY_BYTES = 32;
 export const AEAD_IV_BYTES = 12;
 export const AEAD_TAG_BYTES = 16;
 
+/**
+ * Both operations work on the sealed layout nonce (12) ‖ ciphertext ‖ tag (16), found at
+ * `nonceAt` inside a larger Buffer (ours has the format byte and the commitment before it), so the
+ * hot path makes no view of its parts.
+ */
 export interface Aead {
   readonly name: 'native' | 'node:crypto';
   /**
-   * Seals `plaintext` under `key`/`iv` with `aad`: the ciphertext goes to
-   * out[offset, offset + plaintext.length) and the 16-byte tag right after it.
+   * Seals `plaintext` under `key` with `aad`, with the nonce already at out[nonceAt, +12): the
+   * ciphertext goes right after the nonce and the 16-byte tag right after the ciphertext.
    */
-  seal(
-    key: Uint8Array,
-    iv: Uint8Array,
-    aad: Uint8Array,
-    plaintext: Uint8Array,
-    out: Buffer,
-    offset: number,
-  ): void;
+  seal(key: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Buffer, nonceAt: number): void;
   /**
-   * Opens `body` into out[0, body.length): true only if `tag` verifies. On false, `out` has been
-   * wiped (no unauthenticated byte is left in it).
+   * Opens sealed[nonceAt + 12, length - 16) into out[0, n) (n = sealed.length - nonceAt - 28):
+   * true only if the tag (the last 16 bytes) verifies. On false, out[0, n) has been wiped (no
+   * unauthenticated byte is left in it).
    */
-  open(
-    key: Uint8Array,
-    iv: Uint8Array,
-    aad: Uint8Array,
-    body: Uint8Array,
-    tag: Uint8Array,
-    out: Buffer,
-  ): boolean;
+  open(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array, nonceAt: number, out: Buffer): boolean;
+}
+
+function view(b: Uint8Array, start: number, end: number): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start);
 }
 
 /** node:crypto, five calls per operation. */
 export const nodeAead: Aead = {
   name: 'node:crypto',
-  seal(key, iv, aad, plaintext, out, offset) {
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
+  seal(key, aad, plaintext, out, nonceAt) {
+    if (out.length - nonceAt < AEAD_IV_BYTES + plaintext.length + AEAD_TAG_BYTES)
+      throw new RangeError('aead: out is too small');
+    const cipher = createCipheriv('aes-256-gcm', key, view(out, nonceAt, nonceAt + AEAD_IV_BYTES));
     cipher.setAAD(aad);
-    const pos = offset + cipher.update(plaintext).copy(out, offset);
+    const pos = nonceAt + AEAD_IV_BYTES + cipher.update(plaintext).copy(out, nonceAt + AEAD_IV_BYTES);
     cipher.final(); // empty for GCM
     cipher.getAuthTag().copy(out, pos);
   },
-  open(key, iv, aad, body, tag, out) {
-    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  open(key, aad, sealed, nonceAt, out) {
+    const n = sealed.length - nonceAt - AEAD_IV_BYTES - AEAD_TAG_BYTES;
+    if (nonceAt < 0 || n < 0) throw new RangeError('aead: sealed is too short');
+    if (out.length < n) throw new RangeError('aead: out is too small');
+    const decipher = createDecipheriv('aes-256-gcm', key, view(sealed, nonceAt, nonceAt + AEAD_IV_BYTES));
     decipher.setAAD(aad);
-    decipher.setAuthTag(tag);
-    const plaintext = decipher.update(body);
+    decipher.setAuthTag(view(sealed, sealed.length - AEAD_TAG_BYTES, sealed.length));
+    const plaintext = decipher.update(view(sealed, nonceAt + AEAD_IV_BYTES, nonceAt + AEAD_IV_BYTES + n));
     try {
       decipher.final(); // throws unless the tag verifies
     } catch {
       plaintext.fill(0);
-      out.fill(0, 0, body.length);
+      out.fill(0, 0, n);
       return false;
     }
     plaintext.copy(out);

@@ -85,6 +85,8 @@ export interface WriteState {
   readonly wrappedHash: Buffer;
   /** The DEK commitment sealed into every format-2 ciphertext (see wire.ts). */
   readonly commit: Buffer;
+  /** The decoded annotations last found to name this DEK (saves comparing the wrapped DEK again). */
+  matched?: DecodedEnvelope;
 }
 
 /** What one shared unwrap hands its waiters. */
@@ -122,6 +124,13 @@ interface DecodedEnvelope extends EnvelopeAnnotations {
   keyId: string;
   wrappedHash: Buffer;
   dekId: string;
+}
+
+/** True when `o` has exactly two own enumerable keys (without allocating Object.keys' array). */
+function hasTwoKeys(o: Record<string, unknown> | undefined): boolean {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k) && ++n > 2) return false;
+  return n === 2;
 }
 
 /** Decoded annotation sets remembered (one per DEK in use; cleared wholesale when full). */
@@ -337,7 +346,13 @@ export class Envelope {
    */
   private dekInMemory(env: DecodedEnvelope, countMiss = true): Buffer | undefined {
     const w = this.write;
-    if (w && w.dekId === env.dekId && w.wrapped.equals(env.wrapped)) return w.dek;
+    if (w) {
+      if (w.matched === env) return w.dek;
+      if (w.dekId === env.dekId && w.wrapped.equals(env.wrapped)) {
+        w.matched = env;
+        return w.dek;
+      }
+    }
     return this.cache.get(env.dekId, countMiss);
   }
 
@@ -411,17 +426,10 @@ export class Envelope {
     const kek = annotations?.[ANNOTATION_KEK];
     const dek = annotations?.[ANNOTATION_DEK];
     const last = this.lastDecoded;
-    if (
-      last &&
-      kek &&
-      dek &&
-      last.kek.equals(kek) &&
-      last.dek.equals(dek) &&
-      Object.keys(annotations ?? {}).length === 2
-    )
+    if (last && kek && dek && last.kek.equals(kek) && last.dek.equals(dek) && hasTwoKeys(annotations))
       return last.decoded;
     const memoKey =
-      kek && dek && Object.keys(annotations ?? {}).length === 2
+      kek && dek && hasTwoKeys(annotations)
         ? `${Buffer.from(kek.buffer, kek.byteOffset, kek.byteLength).toString('latin1')}\0${Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64')}`
         : undefined;
     const hit = memoKey === undefined ? undefined : this.decoded.get(memoKey);

@@ -101,46 +101,85 @@ export function buildAad(format: number, parts: AadParts, commit = parts.commit)
   return aad;
 }
 
+/** buildAad() for a parsed ciphertext; on a memo hit the commitment is compared in place. */
+function buildAadFor(parsed: ParsedCiphertext, parts: AadParts): Buffer {
+  const hit = aadMemo.get(parts.kekBytes);
+  if (
+    hit &&
+    hit.format === parsed.format &&
+    hit.keyId === parts.keyId &&
+    hit.wrapped === parts.wrapped &&
+    (parsed.format >= FORMAT_V2
+      ? hit.commit !== undefined && parsed.buf.compare(hit.commit, 0, COMMIT_BYTES, 1, 1 + COMMIT_BYTES) === 0
+      : hit.commit === undefined)
+  )
+    return hit.aad;
+  return buildAad(parsed.format, parts, parsed.commit);
+}
+
 /** Random nonces are drawn from the CSPRNG a few hundred at a time (one call, not one per seal). */
 const NONCE_POOL_BYTES = NONCE_BYTES * 340;
 let noncePool = Buffer.alloc(0);
 let noncePos = 0;
 
-function nextNonce(): Buffer {
+/** Copies a fresh random nonce to out[at, at + 12). */
+function writeNonce(out: Buffer, at: number): void {
   if (noncePos + NONCE_BYTES > noncePool.length) {
     noncePool = randomBytes(NONCE_POOL_BYTES);
     noncePos = 0;
   }
-  const nonce = noncePool.subarray(noncePos, noncePos + NONCE_BYTES);
+  noncePool.copy(out, at, noncePos, noncePos + NONCE_BYTES);
   noncePos += NONCE_BYTES;
-  return nonce;
 }
 
 /** Seals under `dek`: format 2 when `parts.commit` is given (always, for new data), else format 1. */
 export function seal(dek: Buffer, plaintext: Uint8Array, parts: AadParts): Buffer {
   const commit = parts.commit;
   const format = commit ? FORMAT_V2 : FORMAT_V1;
-  const nonce = nextNonce();
   const headBytes = commit ? 1 + COMMIT_BYTES : 1;
   const out = Buffer.allocUnsafe(headBytes + NONCE_BYTES + plaintext.length + TAG_BYTES);
   out[0] = format;
   if (commit) commit.copy(out, 1);
-  nonce.copy(out, headBytes);
-  AEAD.seal(dek, nonce, buildAad(format, parts), plaintext, out, headBytes + NONCE_BYTES);
+  writeNonce(out, headBytes);
+  AEAD.seal(dek, buildAad(format, parts), plaintext, out, headBytes);
   return out;
 }
 
-export interface ParsedCiphertext {
-  format: number;
+/**
+ * A ciphertext checked for its format and length. The parts are views made only when asked for
+ * (open() reads them in place).
+ */
+export class ParsedCiphertext {
+  constructor(
+    /** The whole ciphertext. */
+    readonly buf: Buffer,
+    readonly format: number,
+    /** Where the nonce starts (after the format byte and, in format 2, the commitment). */
+    readonly nonceAt: number,
+  ) {}
+
   /** Format 2: the DEK commitment stored with the object. */
-  commit?: Buffer;
-  nonce: Buffer;
-  body: Buffer;
-  tag: Buffer;
+  get commit(): Buffer | undefined {
+    return this.format === FORMAT_V2 ? this.buf.subarray(1, 1 + COMMIT_BYTES) : undefined;
+  }
+
+  get nonce(): Buffer {
+    return this.buf.subarray(this.nonceAt, this.nonceAt + NONCE_BYTES);
+  }
+
+  get body(): Buffer {
+    return this.buf.subarray(this.nonceAt + NONCE_BYTES, this.buf.length - TAG_BYTES);
+  }
+
+  get tag(): Buffer {
+    return this.buf.subarray(this.buf.length - TAG_BYTES);
+  }
 }
 
 export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
-  const buf = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
+  const buf = Buffer.isBuffer(ciphertext)
+    ? ciphertext
+    : Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
   if (buf.length === 0) throw new InvalidInputError('ciphertext is empty');
   const format = buf[0];
   if (format !== FORMAT_V1 && format !== FORMAT_V2)
@@ -150,28 +189,16 @@ export function parseCiphertext(ciphertext: Uint8Array): ParsedCiphertext {
   const start = format === FORMAT_V2 ? 1 + COMMIT_BYTES : 1;
   if (buf.length < start + NONCE_BYTES + TAG_BYTES + 1)
     throw new InvalidInputError(`ciphertext too short (${buf.length} bytes) for format ${format}`);
-  return {
-    format,
-    ...(format === FORMAT_V2 ? { commit: buf.subarray(1, start) } : {}),
-    nonce: buf.subarray(start, start + NONCE_BYTES),
-    body: buf.subarray(start + NONCE_BYTES, buf.length - TAG_BYTES),
-    tag: buf.subarray(buf.length - TAG_BYTES),
-  };
+  return new ParsedCiphertext(buf, format, start);
 }
 
 /** Opens a parsed ciphertext; throws UnauthenticatedError on any mismatch (never returns wrong bytes). */
 export function open(dek: Buffer, parsed: ParsedCiphertext, parts: AadParts): Buffer {
-  const plaintext = Buffer.allocUnsafe(parsed.body.length);
+  const { buf, nonceAt } = parsed;
+  const plaintext = Buffer.allocUnsafe(buf.length - nonceAt - NONCE_BYTES - TAG_BYTES);
   let ok = false;
   try {
-    ok = AEAD.open(
-      dek,
-      parsed.nonce,
-      buildAad(parsed.format, parts, parsed.commit),
-      parsed.body,
-      parsed.tag,
-      plaintext,
-    );
+    ok = AEAD.open(dek, buildAadFor(parsed, parts), buf, nonceAt, plaintext);
   } catch {
     ok = false;
   }
