@@ -163,8 +163,14 @@ static napi_value open_(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Bumped whenever seal/open change their arguments, so a stale binary is not used by newer JS. */
+#define AEAD_ABI 2
+
 NAPI_MODULE_INIT() {
+  napi_value abi;
+  if (napi_create_uint32(env, AEAD_ABI, &abi) != napi_ok) return NULL;
   napi_property_descriptor props[] = {
+      {"abi", NULL, NULL, NULL, NULL, abi, napi_enumerable, NULL},
       {"seal", NULL, seal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -81,7 +81,11 @@ export const nodeAead: Aead = {
 /** Where `npm run build` puts the addon (same depth from src/envelope and dist/envelope). */
 export const AEAD_ADDON_PATH = fileURLToPath(new URL('../../build/Release/aead.node', import.meta.url));
 
+/** native/aead.c's AEAD_ABI: the argument layout this module calls seal/open with. */
+export const AEAD_ADDON_ABI = 2;
+
 interface AeadAddon {
+  abi?: number;
   seal: Aead['seal'];
   open: Aead['open'];
 }
@@ -96,6 +100,10 @@ export function loadNativeAead(path = AEAD_ADDON_PATH): { aead?: Aead; error?: s
   }
   if (typeof addon.seal !== 'function' || typeof addon.open !== 'function')
     return { error: `${path} does not export seal/open` };
+  if (addon.abi !== AEAD_ADDON_ABI)
+    return {
+      error: `${path} is a build for ABI ${String(addon.abi)}, not ${AEAD_ADDON_ABI}: run npm run build`,
+    };
   return { aead: { name: 'native', seal: addon.seal, open: addon.open } };
 }
 

@@ -5,9 +5,13 @@
  * work on the layout nonce ‖ ciphertext ‖ tag found at an offset inside a larger Buffer.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import {
   AEAD,
+  AEAD_ADDON_PATH,
   AEAD_FALLBACK_REASON,
   loadNativeAead,
   nodeAead,
@@ -46,10 +50,25 @@ describe('the native addon', () => {
     expect(AEAD_FALLBACK_REASON).toBeUndefined();
   });
 
-  it('reports, without throwing, an addon that cannot be loaded', () => {
+  it('reports, without throwing, an addon that cannot be loaded or is a stale build', () => {
     const r = loadNativeAead('/nonexistent/aead.node');
     expect(r.aead).toBeUndefined();
     expect(r.error).toMatch(/aead\.node/);
+    // Another N-API addon of ours stands in for a build without the expected ABI.
+    const stale = loadNativeAead(AEAD_ADDON_PATH.replace('aead.node', 'abstract_socket.node'));
+    expect(stale.aead).toBeUndefined();
+    expect(stale.error).toMatch(/does not export seal\/open/);
+    // A build whose seal/open take other arguments (an older ABI) is refused too.
+    const dir = mkdtempSync(join(tmpdir(), 'kkp-aead-'));
+    try {
+      const old = join(dir, 'aead.cjs');
+      writeFileSync(old, 'module.exports = { abi: 1, seal() {}, open() { return true; } };');
+      const r1 = loadNativeAead(old);
+      expect(r1.aead).toBeUndefined();
+      expect(r1.error).toMatch(/ABI 1, not 2: run npm run build/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses arguments of the wrong type, length or offset instead of reading or writing past them', () => {
