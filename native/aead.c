@@ -97,32 +97,56 @@ static int check_common(napi_env env, const bytes_t *key, const bytes_t *aad) {
   return 1;
 }
 
+/* The five arguments of seal/open: four byte arrays (named, in order) and the integer nonceAt at
+ * position at_index; then the checks both share. */
+static int parse_args(napi_env env, napi_callback_info info, const char *const names[4], bytes_t *b[4],
+                      size_t at_index, int64_t *at) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return 0;
+  for (size_t i = 0, j = 0; i < 5; i++) {
+    if (i == at_index) {
+      if (napi_get_value_int64(env, argv[i], at) != napi_ok || *at < 0)
+        return throw_error(env, "aead: nonceAt must be a non-negative integer");
+    } else if (!get_bytes(env, argv[i], b[j], names[j])) {
+      return 0;
+    } else {
+      j++;
+    }
+  }
+  return check_common(env, b[0], b[1]) && cipher(env);
+}
+
+/* One AES-256-GCM pass (enc 1: seal, 0: open) over n bytes of in into out. Sealing writes the tag to
+ * `tag`; opening checks it against `tag`. Returns 1 only on success (for open: the tag verified). */
+static int gcm(int enc, const uint8_t *key, const uint8_t *iv, const bytes_t *aad, const uint8_t *in, size_t n,
+               uint8_t *out, uint8_t *tag) {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int len = 0;
+  int ok = ctx != NULL && EVP_CipherInit_ex(ctx, aes_gcm, NULL, key, iv, enc) == 1 &&
+           (aad->length == 0 || EVP_CipherUpdate(ctx, NULL, &len, aad->data, (int)aad->length) == 1) &&
+           EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1 &&
+           (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, tag) == 1) &&
+           EVP_CipherFinal_ex(ctx, out + len, &len) == 1 &&
+           (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, tag) == 1);
+  EVP_CIPHER_CTX_free(ctx);
+  return ok;
+}
+
 /* seal(key, aad, plaintext, out, nonceAt): the nonce is read from out[nonceAt, +12), the
  * ciphertext written right after it and the tag right after the ciphertext. */
 static napi_value seal(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  static const char *const names[4] = {"key", "aad", "plaintext", "out"};
   bytes_t key, aad, pt, out;
+  bytes_t *b[4] = {&key, &aad, &pt, &out};
   int64_t at;
-  if (!get_args(env, info, 5, argv) || !get_bytes(env, argv[0], &key, "key") ||
-      !get_bytes(env, argv[1], &aad, "aad") || !get_bytes(env, argv[2], &pt, "plaintext") ||
-      !get_bytes(env, argv[3], &out, "out") || !check_common(env, &key, &aad) || !cipher(env))
-    return NULL;
-  if (napi_get_value_int64(env, argv[4], &at) != napi_ok || at < 0)
-    return throw_error(env, "aead: nonceAt must be a non-negative integer"), NULL;
+  if (!parse_args(env, info, names, b, 4, &at)) return NULL;
   if (pt.length > INT_MAX || (size_t)at > out.length ||
       out.length - (size_t)at < IV_BYTES + pt.length + TAG_BYTES)
     return throw_error(env, "aead: out is too small"), NULL;
 
   const uint8_t *iv = out.data + at;
   uint8_t *dst = out.data + at + IV_BYTES;
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int len = 0, ok = ctx != NULL && EVP_EncryptInit_ex(ctx, aes_gcm, NULL, key.data, iv) == 1 &&
-                    (aad.length == 0 || EVP_EncryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
-                    EVP_EncryptUpdate(ctx, dst, &len, pt.data, (int)pt.length) == 1 &&
-                    EVP_EncryptFinal_ex(ctx, dst + len, &len) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, dst + pt.length) == 1;
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) {
+  if (!gcm(1, key.data, iv, &aad, pt.data, pt.length, dst, dst + pt.length)) {
     OPENSSL_cleanse(dst, pt.length + TAG_BYTES);
     return throw_error(env, "aead: AES-256-GCM seal failed"), NULL;
   }
@@ -132,15 +156,11 @@ static napi_value seal(napi_env env, napi_callback_info info) {
 /* open(key, aad, sealed, nonceAt, out): sealed[nonceAt, +12) is the nonce, the tag is the last 16
  * bytes of sealed and the ciphertext is everything between; the plaintext goes to out[0, n). */
 static napi_value open_(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  static const char *const names[4] = {"key", "aad", "sealed", "out"};
   bytes_t key, aad, sealed, out;
+  bytes_t *b[4] = {&key, &aad, &sealed, &out};
   int64_t at;
-  if (!get_args(env, info, 5, argv) || !get_bytes(env, argv[0], &key, "key") ||
-      !get_bytes(env, argv[1], &aad, "aad") || !get_bytes(env, argv[2], &sealed, "sealed") ||
-      !get_bytes(env, argv[4], &out, "out") || !check_common(env, &key, &aad) || !cipher(env))
-    return NULL;
-  if (napi_get_value_int64(env, argv[3], &at) != napi_ok || at < 0)
-    return throw_error(env, "aead: nonceAt must be a non-negative integer"), NULL;
+  if (!parse_args(env, info, names, b, 3, &at)) return NULL;
   if ((size_t)at > sealed.length || sealed.length - (size_t)at < IV_BYTES + TAG_BYTES)
     return throw_error(env, "aead: sealed is too short"), NULL;
   size_t n = sealed.length - (size_t)at - IV_BYTES - TAG_BYTES;
@@ -150,13 +170,7 @@ static napi_value open_(napi_env env, napi_callback_info info) {
   const uint8_t *body = iv + IV_BYTES;
   uint8_t tag[TAG_BYTES];
   memcpy(tag, body + n, TAG_BYTES);
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int len = 0, ok = ctx != NULL && EVP_DecryptInit_ex(ctx, aes_gcm, NULL, key.data, iv) == 1 &&
-                    (aad.length == 0 || EVP_DecryptUpdate(ctx, NULL, &len, aad.data, (int)aad.length) == 1) &&
-                    EVP_DecryptUpdate(ctx, out.data, &len, body, (int)n) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, tag) == 1 &&
-                    EVP_DecryptFinal_ex(ctx, out.data + len, &len) == 1;
-  EVP_CIPHER_CTX_free(ctx);
+  int ok = gcm(0, key.data, iv, &aad, body, n, out.data, tag);
   if (!ok) OPENSSL_cleanse(out.data, n);
   napi_value result;
   napi_get_boolean(env, ok ? true : false, &result);
