@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+import { VaultHarness, deadlineIn, useVaultHarness } from '../fakes/vault-transit/harness.js';
 
 const sig = (): AbortSignal => deadlineIn(3000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -14,13 +14,7 @@ describe('vault auth', () => {
   let h: VaultHarness;
   const jwt = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from('{"sub":"system:serviceaccount:kube-system:kms"}').toString('base64url')}.c2lnbmF0dXJl`;
 
-  beforeEach(async () => {
-    h = await new VaultHarness().start();
-    h.fake.createKey('kek');
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useVaultHarness((started) => (h = started));
 
   const roundTrip = async (p: Awaited<ReturnType<VaultHarness['provider']>>): Promise<void> => {
     const v = await p.currentVersion(sig());

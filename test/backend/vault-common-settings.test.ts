@@ -4,18 +4,12 @@
  * before (it used RemoteCaller's defaults, which are still the defaults).
  */
 import { randomBytes } from 'node:crypto';
-import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+import { VaultHarness, deadlineIn, useVaultHarness } from '../fakes/vault-transit/harness.js';
 
 describe('vault common settings', () => {
   let h: VaultHarness;
 
-  beforeEach(async () => {
-    h = await new VaultHarness().start();
-    h.fake.createKey('kek');
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useVaultHarness((started) => (h = started));
 
   test('maxAttempts: 1 makes one attempt where the default makes a retry', async () => {
     const once = await h.provider({ maxAttempts: 1 });

@@ -7,7 +7,7 @@ import { CircuitOpenError } from '../../src/errors.js';
 import { keyStateOf } from '../../src/kek/key-state.js';
 import type { KeyVersionInfo } from '../../src/kek/types.js';
 import type { VaultProvider } from '../../src/kek/vault/provider.js';
-import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+import { VaultHarness, deadlineIn, useVaultHarness } from '../fakes/vault-transit/harness.js';
 import { FakeVault } from '../fakes/vault-transit/server.js';
 
 const sig = (ms = 3000): AbortSignal => deadlineIn(ms);
@@ -19,13 +19,7 @@ const pastDeadline = expect.stringMatching(/^(deadline|unavailable)$/);
 describe('vault faults', () => {
   let h: VaultHarness;
 
-  beforeEach(async () => {
-    h = await new VaultHarness().start();
-    h.fake.createKey('kek');
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useVaultHarness((started) => (h = started));
 
   test('sealed: loud, unavailable state and metric, calls fail unavailable; unsealing recovers', async () => {
     const p = await h.provider({}, { breaker: { cooldownMs: 100 } });

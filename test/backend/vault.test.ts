@@ -3,20 +3,14 @@
  * rotation, key_id inputs, key states, namespaces and fail-closed unwraps.
  */
 import { randomBytes } from 'node:crypto';
-import { VaultHarness, deadlineIn } from '../fakes/vault-transit/harness.js';
+import { VaultHarness, deadlineIn, useVaultHarness } from '../fakes/vault-transit/harness.js';
 
 const sig = (): AbortSignal => deadlineIn(3000);
 
 describe('vault provider against the fake', () => {
   let h: VaultHarness;
 
-  beforeEach(async () => {
-    h = await new VaultHarness().start();
-    h.fake.createKey('kek');
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  useVaultHarness((started) => (h = started));
 
   test('round trip: wrap with the current version, unwrap with the stored ref', async () => {
     const p = await h.provider({ associatedData: 'cluster-a' });

@@ -7,13 +7,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { parse } from 'yaml';
 import { emptyPreflightReport, runDoctor } from '../../src/cli/doctor.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { VaultHarness } from '../fakes/vault-transit/harness.js';
+import { VaultHarness, useVaultHarness } from '../fakes/vault-transit/harness.js';
 import { requireBuild, runCli, tempDir } from '../support/plugin-process.js';
 import { runRender } from './run-render.js';
 
@@ -56,13 +56,7 @@ describe('render preflight-job', () => {
 
 describe('the preflight report (probe --config)', () => {
   let h: VaultHarness;
-  beforeAll(async () => {
-    h = await new VaultHarness().start();
-    h.fake.createKey('kek');
-  });
-  afterAll(async () => {
-    await h.close();
-  });
+  useVaultHarness((started) => (h = started), 'all');
 
   async function preflight() {
     const cfg = join(dir.path, 'vault.yaml');

@@ -28,6 +28,24 @@ export function captureLogger(): CapturedLogs {
   return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
+/**
+ * The usual set-up of a Vault test suite: before each test (or, with `scope` 'all', once before
+ * the suite) a started harness with the Transit key `kek`, handed to `use`; closed after it.
+ */
+export function useVaultHarness(use: (h: VaultHarness) => void, scope: 'each' | 'all' = 'each'): void {
+  let h: VaultHarness | undefined;
+  const [before, after] = scope === 'each' ? [beforeEach, afterEach] : [beforeAll, afterAll];
+  before(async () => {
+    h = await new VaultHarness().start();
+    h.fake.createKey('kek');
+    use(h);
+  });
+  after(async () => {
+    await h?.close();
+    h = undefined;
+  });
+}
+
 export class VaultHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'vault-test-'));
   readonly logs = captureLogger();
