@@ -62,20 +62,33 @@ const aadMemo = new WeakMap<
   { format: number; keyId: string; wrapped: Buffer; commit: Buffer | undefined; aad: Buffer }
 >();
 
-function sameCommit(a: Buffer | undefined, b: Buffer | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && a.equals(b));
+/**
+ * The remembered AAD if it was built from exactly these parts. The commitment (format 2) is
+ * compared by value where it lies, src[start, end), so a caller holding it inside a larger buffer
+ * makes no view of it.
+ */
+function memoAad(
+  format: number,
+  parts: AadParts,
+  src: Buffer | undefined,
+  start: number,
+  end: number,
+): Buffer | undefined {
+  const hit = aadMemo.get(parts.kekBytes);
+  if (!hit || hit.format !== format || hit.keyId !== parts.keyId || hit.wrapped !== parts.wrapped)
+    return undefined;
+  if (format < FORMAT_V2) return hit.commit === undefined ? hit.aad : undefined;
+  const same =
+    hit.commit !== undefined &&
+    src !== undefined &&
+    end - start === COMMIT_BYTES &&
+    src.compare(hit.commit, 0, COMMIT_BYTES, start, end) === 0;
+  return same ? hit.aad : undefined;
 }
 
 export function buildAad(format: number, parts: AadParts, commit = parts.commit): Buffer {
-  const hit = aadMemo.get(parts.kekBytes);
-  if (
-    hit &&
-    hit.format === format &&
-    hit.keyId === parts.keyId &&
-    hit.wrapped === parts.wrapped &&
-    sameCommit(hit.commit, format >= FORMAT_V2 ? commit : undefined)
-  )
-    return hit.aad;
+  const remembered = memoAad(format, parts, commit, 0, commit?.length ?? 0);
+  if (remembered) return remembered;
   const keyId = Buffer.from(parts.keyId, 'utf8');
   const head = Buffer.alloc(1 + 4);
   head.writeUInt8(format, 0);
@@ -103,18 +116,10 @@ export function buildAad(format: number, parts: AadParts, commit = parts.commit)
 
 /** buildAad() for a parsed ciphertext; on a memo hit the commitment is compared in place. */
 function buildAadFor(parsed: ParsedCiphertext, parts: AadParts): Buffer {
-  const hit = aadMemo.get(parts.kekBytes);
-  if (
-    hit &&
-    hit.format === parsed.format &&
-    hit.keyId === parts.keyId &&
-    hit.wrapped === parts.wrapped &&
-    (parsed.format >= FORMAT_V2
-      ? hit.commit !== undefined && parsed.buf.compare(hit.commit, 0, COMMIT_BYTES, 1, 1 + COMMIT_BYTES) === 0
-      : hit.commit === undefined)
-  )
-    return hit.aad;
-  return buildAad(parsed.format, parts, parsed.commit);
+  return (
+    memoAad(parsed.format, parts, parsed.buf, 1, 1 + COMMIT_BYTES) ??
+    buildAad(parsed.format, parts, parsed.commit)
+  );
 }
 
 /** Random nonces are drawn from the CSPRNG a few hundred at a time (one call, not one per seal). */

@@ -182,6 +182,20 @@ describe('wire format', () => {
       }
     });
 
+    it('the remembered AAD is only reused for the same commitment, of the right length', () => {
+      const withCommit = { ...parts, commit };
+      const aad = buildAad(FORMAT_V2, withCommit);
+      expect(buildAad(FORMAT_V2, withCommit)).toBe(aad); // remembered
+      expect(buildAad(FORMAT_V2, parts, Buffer.from(commit))).toBe(aad); // same bytes, other buffer
+      // A longer buffer that starts with the remembered commitment is not it.
+      expect(() => buildAad(FORMAT_V2, parts, Buffer.concat([commit, Buffer.from([0])]))).toThrow(
+        /commitment/,
+      );
+      const other = Buffer.from(commit);
+      other[31] ^= 1;
+      expect(buildAad(FORMAT_V2, parts, other).equals(aad)).toBe(false);
+    });
+
     it('format 1 ciphertexts (written before format 2) still open', () => {
       const v1 = seal(dek, seed, parts);
       expect(v1[0]).toBe(FORMAT_V1);
