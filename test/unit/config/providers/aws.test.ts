@@ -6,18 +6,12 @@ import { loadConfig, validateConfig } from '../../../../src/config/load.js';
 import { awsSchema, effectiveEncryptionContext } from '../../../../src/config/providers/aws.js';
 import { providerFlags } from '../../../../src/config/schema.js';
 import { envName } from '../../../../src/config/fields.js';
-import { ConfigError } from '../../../../src/errors.js';
+import { configError } from '../../../support/config-error.js';
 
 const ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 function awsError(section: Record<string, unknown>): string {
-  try {
-    validateConfig({ provider: 'aws', aws: section });
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configError(() => validateConfig({ provider: 'aws', aws: section })).message;
 }
 
 describe('valid configurations', () => {

@@ -1,7 +1,7 @@
 /** The `pkcs11:` config section: flags, env vars, and errors that name the field and the fix. */
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../../../src/config/load.js';
-import { ConfigError } from '../../../../src/errors.js';
+import { configError } from '../../../support/config-error.js';
 
 const base = {
   'pkcs11-module': '/usr/lib/softhsm/libsofthsm2.so',
@@ -10,13 +10,7 @@ const base = {
 };
 
 function error(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configError(fn).message;
 }
 
 describe('pkcs11 config', () => {
