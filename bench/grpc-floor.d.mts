@@ -1,5 +1,18 @@
 /** Types for bench/grpc-floor.mjs (plain JavaScript, so that node runs it without tsx). */
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { Adoption, SessionWatcher } from '../src/server/stream-table.js';
 
-export function serveFloor(definition: ServiceDefinition, socket: string): void;
+/** What `serve` does to each HTTP/2 session of a grpc-js server (a SessionWatcher). */
+export interface FloorSessions {
+  watch(server: object): void;
+}
+
+export function serveFloor(
+  definition: ServiceDefinition,
+  socket: string,
+  sessions: FloorSessions | undefined,
+): void;
+export function reportingWatcher(
+  watcher: new (report: (adoption: Adoption) => void) => SessionWatcher,
+): SessionWatcher;
 export function protoLoaderDefinition(protoPath: string): Promise<ServiceDefinition>;

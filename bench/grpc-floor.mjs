@@ -5,20 +5,20 @@
  * it by is the gRPC stack.
  *
  * Run directly (this is how `bench:compare` starts it, with our plugin's NODE_OPTIONS and
- * MALLOC_ARENA_MAX, so its CPU and RSS are not inflated by tsx); it sets on itself the V8 flags
- * `serve` sets (SERVE_V8_FLAGS in src/cli/render/node-options.ts):
+ * MALLOC_ARENA_MAX, so its CPU and RSS are not inflated by tsx). It runs the stack as `serve`
+ * runs it, with the HTTP/2 stream table `serve` swaps into each session (src/server/stream-table.ts):
  *
- *   npm run build     # the codecs come from dist/
- *   node bench/grpc-floor.mjs /tmp/floor.sock [proto-loader] &
+ *   npm run build     # the codecs and the stream table come from dist/
+ *   node bench/grpc-floor.mjs /tmp/floor.sock [proto-loader] [node-streams] &
  *
  * Codecs: the plugin's own built ones (dist/server/proto.js kmsServiceDefinition, i.e.
- * src/server/codec.ts), or proto-loader's with a second argument `proto-loader` (what the plugin
- * used before issue 16). `bench/grpc-floor.ts` is the same server under tsx with the codecs
- * from src/ (no build needed); both call serveFloor() below.
+ * src/server/codec.ts), or proto-loader's with the word `proto-loader` (what the plugin used
+ * before issue 16). `node-streams` leaves Node's own stream Map in the sessions (the stack before
+ * issue 16's fourth pass). `bench/grpc-floor.ts` is the same server under tsx with the code from
+ * src/ (no build needed); both call serveFloor() below.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 
 const KEY_ID = 'local-0000000000000000000000000000000000000000';
 
@@ -27,8 +27,10 @@ const KEY_ID = 'local-0000000000000000000000000000000000000000';
  * definition; prints one line once bound; exits 0 on SIGTERM/SIGINT.
  * @param {import('@grpc/grpc-js').ServiceDefinition} definition
  * @param {string} socket
+ * @param {{ watch(server: object): void } | undefined} sessions what `serve` does to each HTTP/2
+ *   session (a SessionWatcher), or undefined to leave the sessions as Node makes them
  */
-export function serveFloor(definition, socket) {
+export function serveFloor(definition, socket, sessions) {
   const server = new Server();
   server.addService(definition, {
     Status: (_call, cb) => cb(null, { version: 'v2', healthz: 'ok', key_id: KEY_ID }),
@@ -42,11 +44,26 @@ export function serveFloor(definition, socket) {
   });
   server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => {
     if (err) throw err;
+    sessions?.watch(server);
     process.stdout.write(`grpc-js floor server on unix://${socket} (pid ${process.pid})\n`);
   });
   const stop = () => server.tryShutdown(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * A SessionWatcher (src/server/stream-table.ts) that prints the first outcome, so that a run
+ * shows which stack it measured.
+ * @param {new (report: (a: { adopted: boolean; reason?: string }) => void) => { watch(server: object): void }} SessionWatcher
+ */
+export function reportingWatcher(SessionWatcher) {
+  let said = false;
+  return new SessionWatcher((a) => {
+    if (said) return;
+    said = true;
+    process.stdout.write(`HTTP/2 stream table: ${a.adopted ? 'adopted' : `not adopted (${a.reason})`}\n`);
+  });
 }
 
 /** proto-loader's definition of v2.KeyManagementService (the codec before issue 16). */
@@ -57,14 +74,16 @@ export async function protoLoaderDefinition(protoPath) {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // The V8 flags `serve` sets on itself (SERVE_V8_FLAGS), so the floor runs as the plugin does.
-  const { applyServeV8Flags } = await import('../dist/cli/render/node-options.js');
-  applyServeV8Flags(process.execArgv, setFlagsFromString);
   const proto = await import('../dist/server/proto.js');
+  const { SessionWatcher } = await import('../dist/server/stream-table.js');
   const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
-  const definition =
-    process.argv[3] === 'proto-loader'
-      ? await protoLoaderDefinition(proto.PROTO_PATH)
-      : proto.kmsServiceDefinition();
-  serveFloor(definition, socket);
+  const words = process.argv.slice(3);
+  const definition = words.includes('proto-loader')
+    ? await protoLoaderDefinition(proto.PROTO_PATH)
+    : proto.kmsServiceDefinition();
+  serveFloor(
+    definition,
+    socket,
+    words.includes('node-streams') ? undefined : reportingWatcher(SessionWatcher),
+  );
 }

@@ -1,23 +1,24 @@
 /**
  * The floor of @grpc/grpc-js on this machine, under tsx: the do-nothing KMS v2 server of
- * bench/grpc-floor.mjs (serveFloor) with the codecs from src/ (no build needed).
+ * bench/grpc-floor.mjs (serveFloor) with the codecs and the stream table from src/ (no build
+ * needed).
  * Whatever our plugin costs above this is ours; whatever Go beats this by is the gRPC stack.
- * Codecs: the plugin's own (src/server/codec.ts), or proto-loader's with a second argument
- * `proto-loader` (what the plugin used before issue 16).
+ * Codecs: the plugin's own (src/server/codec.ts), or proto-loader's with the word `proto-loader`
+ * (what the plugin used before issue 16); `node-streams` leaves Node's stream Map in the sessions.
  * The tsx loader costs the process CPU and RSS: for figures, run `node bench/grpc-floor.mjs`
  * (the built codecs from dist/), as `bench:compare` does.
  *
- *   npx tsx bench/grpc-floor.ts /tmp/floor.sock [proto-loader] &
+ *   npx tsx bench/grpc-floor.ts /tmp/floor.sock [proto-loader] [node-streams] &
  *   /opt/kmsv2probe/bin/kmsv2probe load --socket /tmp/floor.sock --op decrypt --concurrency 16 --plugin-pid $!
  */
-import { setFlagsFromString } from 'node:v8';
-import { applyServeV8Flags } from '../src/cli/render/node-options.js';
 import { PROTO_PATH, kmsServiceDefinition } from '../src/server/proto.js';
-import { protoLoaderDefinition, serveFloor } from './grpc-floor.mjs';
+import { SessionWatcher } from '../src/server/stream-table.js';
+import { protoLoaderDefinition, reportingWatcher, serveFloor } from './grpc-floor.mjs';
 
-applyServeV8Flags(process.execArgv, setFlagsFromString); // as serve does
 const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
+const words = process.argv.slice(3);
 serveFloor(
-  process.argv[3] === 'proto-loader' ? await protoLoaderDefinition(PROTO_PATH) : kmsServiceDefinition(),
+  words.includes('proto-loader') ? await protoLoaderDefinition(PROTO_PATH) : kmsServiceDefinition(),
   socket,
+  words.includes('node-streams') ? undefined : reportingWatcher(SessionWatcher),
 );

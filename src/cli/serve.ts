@@ -1,10 +1,8 @@
 /** `serve`: load config, start the plugin, stop cleanly on SIGTERM/SIGINT. */
 import { resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { startPlugin } from '../app/plugin.js';
 import { configDeprecations, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
-import { applyServeV8Flags } from './render/node-options.js';
 
 /** The embedded development default: local KEK created on first start, a socket under /tmp. */
 export function devDefaults(cwd = process.cwd()): Record<string, unknown> {
@@ -20,7 +18,6 @@ export async function serve(options: {
   dev?: boolean;
   flags: Record<string, unknown>;
 }): Promise<void> {
-  const v8Flags = applyServeV8Flags(process.execArgv, setFlagsFromString);
   const config = loadConfig({
     file: options.config,
     flags: options.flags,
@@ -28,7 +25,6 @@ export async function serve(options: {
   });
   const logger = createLogger({ level: config.logLevel });
   for (const warning of configDeprecations(config)) logger.warn(warning);
-  logger.debug({ v8Flags }, 'V8 flags set at start-up (SERVE_V8_FLAGS)');
   if (options.dev) {
     logger.warn(
       { listen: config.listen, keyFile: config.local?.keyFile },

@@ -49,6 +49,7 @@ import {
   removeSocket,
   type Endpoint,
 } from './socket.js';
+import { SessionWatcher, type Adoption } from './stream-table.js';
 import { safeUid, validateDecrypt, validateEncrypt } from './validate.js';
 
 /** What Status answers, from memory. */
@@ -121,6 +122,27 @@ export class KmsServer {
       'grpc.max_send_message_length': MAX_RECEIVE_BYTES,
     });
     this.server.addService(kmsServiceDefinition(), this.handlers());
+    this.sessions = new SessionWatcher((adoption) => this.reportAdoption(adoption));
+  }
+
+  /** Sessions given a StreamTable, and why the others were not (see ./stream-table.ts). */
+  get streamTables(): { adopted: number; refused: ReadonlyMap<string, number> } {
+    return { adopted: this.tablesAdopted, refused: this.tablesRefused };
+  }
+
+  /** Counts each session's outcome; logs the first success and the first of each failure. */
+  private reportAdoption(adoption: Adoption): void {
+    const said = adoption.adopted ? 'adopted' : adoption.reason;
+    if (adoption.adopted) this.tablesAdopted++;
+    else this.tablesRefused.set(said, (this.tablesRefused.get(said) ?? 0) + 1);
+    if (this.adoptionsSaid.has(said)) return;
+    this.adoptionsSaid.add(said);
+    if (adoption.adopted) this.options.logger.debug({ streamTable: 'adopted' }, 'HTTP/2 stream table');
+    else
+      this.options.logger.info(
+        { streamTable: 'node', reason: adoption.reason },
+        'HTTP/2 sessions keep their own stream table: calls work as before, with more garbage collection',
+      );
   }
 
   get inFlightCalls(): number {
@@ -150,6 +172,7 @@ export class KmsServer {
           err ? reject(err) : resolve(),
         );
       });
+      this.sessions.watch(this.server);
     } catch (err) {
       throw new UnavailableError(`cannot listen on ${ep.display}: ${(err as Error).message}`, { cause: err });
     } finally {
@@ -167,6 +190,7 @@ export class KmsServer {
   /** Binds the exact-length abstract name and feeds every connection to the grpc-js server. */
   private async listenAbstract(name: string, display: string): Promise<void> {
     const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
+    this.sessions.watch(this.server);
     const onConnection = (socket: Socket): void => {
       if (this.stopping) {
         socket.destroy();
@@ -231,6 +255,11 @@ export class KmsServer {
   }
 
   private readonly accessLog: AccessLog;
+  /** Swaps each HTTP/2 session's stream Map for a StreamTable (./stream-table.ts). */
+  private readonly sessions: SessionWatcher;
+  private readonly adoptionsSaid = new Set<string>();
+  private tablesAdopted = 0;
+  private readonly tablesRefused = new Map<string, number>();
   /** Per-method recorders: plain counting on the hot path, folded into prom-client when scraped. */
   private readonly rpcRecorders: ReadonlyArray<RpcRecorder> | undefined;
 

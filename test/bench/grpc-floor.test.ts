@@ -56,21 +56,29 @@ describe('the grpc-js floor (bench/grpc-floor.mjs)', () => {
       await p.stop();
       expect(await exited).toBe(0);
       expect(p.output()).toContain(`grpc-js floor server on unix://${p.socket}`);
+      // The stack as serve runs it: the session got serve's stream table.
+      expect(p.output()).toContain('HTTP/2 stream table: adopted\n');
     } finally {
       await p.stop();
     }
   });
 
-  it("serves with proto-loader's codecs when asked (what the plugin used before issue 16)", async () => {
-    const socket = join(dir.path, 'floor-pl.sock');
+  it.each([
+    ['proto-loader', "with proto-loader's codecs (what the plugin used before issue 16)"],
+    ['node-streams', "with Node's own stream Map in the sessions (before the fourth pass)"],
+  ])('serves %s: %s', async (word) => {
+    const socket = join(dir.path, `floor-${word}.sock`);
     const p = await startProcess({
-      name: 'floor-proto-loader',
+      name: `floor-${word}`,
       command: process.execPath,
-      args: [FLOOR, socket, 'proto-loader'],
+      args: [FLOOR, socket, word],
       socket,
     });
     try {
       await roundTrip(p);
+      await p.stop();
+      const adopted = p.output().includes('HTTP/2 stream table: adopted');
+      expect(adopted).toBe(word !== 'node-streams');
     } finally {
       await p.stop();
     }

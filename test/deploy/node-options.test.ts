@@ -1,22 +1,14 @@
 /**
  * The runtime settings the plugin ships with (SHIPPED_ENV: NODE_OPTIONS and MALLOC_ARENA_MAX) are
  * the same in every shipped manifest, and Node accepts the V8 flags in NODE_OPTIONS (only
- * allow-listed V8 flags are); `serve` sets the V8 flags Node does not take in NODE_OPTIONS
- * (SERVE_V8_FLAGS) on itself, unless the node command line sets them.
+ * allow-listed V8 flags are).
  */
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { spawn } from 'node:child_process';
-import {
-  SERVE_V8_FLAGS,
-  SHIPPED_ENV,
-  SHIPPED_NODE_OPTIONS,
-  applyServeV8Flags,
-} from '../../src/cli/render/node-options.js';
-import { CLI, requireBuild, runCli, tempDir } from '../support/plugin-process.js';
+import { SHIPPED_ENV, SHIPPED_NODE_OPTIONS } from '../../src/cli/render/node-options.js';
 
 const root = process.cwd();
 const read = (f: string): string => readFileSync(join(root, f), 'utf8');
@@ -75,77 +67,4 @@ describe('shipped runtime settings', () => {
     const lines = read('deploy/systemd/k8s-kms-plugin.service').split('\n');
     for (const e of SHIPPED_ENV) expect(lines).toContain(`Environment=${e.name}=${e.value}`);
   });
-});
-
-describe('V8 flags serve sets on itself (SERVE_V8_FLAGS)', () => {
-  it('sets every flag when the node command line sets none of them, in order', () => {
-    const set: string[] = [];
-    expect(
-      applyServeV8Flags(['--max-old-space-size=256', '--enable-source-maps'], (f) => set.push(f)),
-    ).toEqual([...SERVE_V8_FLAGS]);
-    expect(set).toEqual([...SERVE_V8_FLAGS]);
-    expect(SERVE_V8_FLAGS).toContain('--heap-growing-percent=100');
-  });
-
-  it.each(['--heap-growing-percent=0', '--heap_growing_percent=300', '--heap-growing-percent'])(
-    'leaves a flag the node command line already gives (%s)',
-    (given) => {
-      const set: string[] = [];
-      expect(applyServeV8Flags([given], (f) => set.push(f))).toEqual([]);
-      expect(set).toEqual([]);
-    },
-  );
-
-  it('V8 knows every flag (it warns about an unknown one)', () => {
-    const run = (flag: string) =>
-      spawnSync(process.execPath, ['-e', `require("v8").setFlagsFromString(${JSON.stringify(flag)})`], {
-        encoding: 'utf8',
-      });
-    for (const flag of SERVE_V8_FLAGS) {
-      const r = run(flag);
-      expect(r.status).toBe(0);
-      expect(r.stderr).toBe('');
-    }
-    // The check above can fail: V8 reports a flag it does not know.
-    expect(run('--heap-growing-percentage=100').stderr).toMatch(/unknown flag|unrecognized/i);
-  });
-
-  async function serveV8Flags(nodeArgs: string[]): Promise<unknown> {
-    requireBuild();
-    const dir = tempDir();
-    try {
-      const keyFile = join(dir.path, 'kek.json');
-      expect((await runCli(['keygen', '--out', keyFile])).code).toBe(0);
-      const args = [...nodeArgs, CLI, 'serve', '--provider', 'local', '--local-key-file', keyFile];
-      args.push(
-        '--listen',
-        `unix://${join(dir.path, 'kms.sock')}`,
-        '--health-addr',
-        '',
-        '--log-level',
-        'debug',
-      );
-      const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise((r) => proc.on('exit', r));
-      const deadline = Date.now() + 15_000;
-      while (!/"msg":"listening"/.test(out) && proc.exitCode === null && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      proc.kill('SIGTERM');
-      await exited;
-      const line = out.split('\n').find((l) => l.includes('SERVE_V8_FLAGS'));
-      expect(line).toBeDefined();
-      return (JSON.parse(line!) as { v8Flags: unknown }).v8Flags;
-    } finally {
-      dir.cleanup();
-    }
-  }
-
-  it('a real serve sets them, and a flag on the node command line wins', async () => {
-    expect(await serveV8Flags([])).toEqual([...SERVE_V8_FLAGS]);
-    expect(await serveV8Flags(['--heap-growing-percent=0'])).toEqual([]);
-  }, 40_000);
 });

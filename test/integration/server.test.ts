@@ -158,6 +158,9 @@ describe('KMS v2 server over a Unix socket', () => {
       uid: randomUUID(),
     });
     expect(Buffer.from(d.plaintext)).toEqual(seed);
+    // The session got the stream table that keeps calls out of the old generation (stream-table.ts).
+    expect(r.server.streamTables.adopted).toBeGreaterThanOrEqual(1);
+    expect([...r.server.streamTables.refused]).toEqual([]);
   });
 
   it('counts every RPC by method and code in kms_plugin_rpc_total and kms_plugin_rpc_duration_seconds', async () => {
@@ -362,6 +365,8 @@ describe('KMS v2 server over a Unix socket', () => {
       10_000,
     );
     await new Promise((res) => setTimeout(res, 50));
+    // The open call sits in a StreamTable: forceShutdown destroys it through the table's forEach.
+    expect(b.server.streamTables.adopted).toBeGreaterThanOrEqual(1);
     const t0 = Date.now();
     await b.server.stop(200);
     expect(Date.now() - t0).toBeLessThan(2000);

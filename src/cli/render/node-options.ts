@@ -28,39 +28,3 @@ export const SHIPPED_ENV: ReadonlyArray<{ readonly name: string; readonly value:
   { name: 'NODE_OPTIONS', value: SHIPPED_NODE_OPTIONS },
   { name: 'MALLOC_ARENA_MAX', value: SHIPPED_MALLOC_ARENA_MAX },
 ];
-
-/**
- * V8 flags `serve` sets on itself when it starts (v8.setFlagsFromString), because Node refuses them
- * in NODE_OPTIONS. Read by V8 at every collection, so setting them at start-up is as good as the
- * command line.
- * - `--heap-growing-percent=100`: after a full collection the old generation may grow to twice
- *   the live heap before the next one. Under a 256 MB limit V8 otherwise allows only ~1.1×, so
- *   under saturation a full collection came every ~150 ms and cost 15–18% of the CPU per call and
- *   most of the p99; with 100 it runs about half as often, for ~10 MB more RSS under saturation
- *   and none at kube-apiserver's real cadence (docs/benchmarks.md).
- * A flag given on the node command line wins (`node --heap-growing-percent=0 …` restores V8's
- * own choice).
- */
-export const SERVE_V8_FLAGS: ReadonlyArray<string> = ['--heap-growing-percent=100'];
-
-/** The flag's name as V8 reads it (dashes and underscores are the same to V8). */
-function flagName(flag: string): string {
-  return flag
-    .replace(/^--(no-)?/, '')
-    .split('=')[0]
-    .replace(/_/g, '-');
-}
-
-/**
- * Applies SERVE_V8_FLAGS, except those the node command line (`execArgv`) already sets; returns
- * the flags applied.
- */
-export function applyServeV8Flags(
-  execArgv: ReadonlyArray<string>,
-  setFlags: (flags: string) => void,
-): string[] {
-  const given = new Set(execArgv.filter((a) => a.startsWith('--')).map(flagName));
-  const applied = SERVE_V8_FLAGS.filter((f) => !given.has(flagName(f)));
-  for (const f of applied) setFlags(f);
-  return applied;
-}
