@@ -12,9 +12,10 @@
  * a full collection every ~100 ms; with this table, 16 KB, and 6 full collections where there
  * were 40 (docs/benchmarks.md, issue 16, fourth pass).
  *
- * StreamTable is that Map's interface over a plain object keyed by stream id: its backing store
- * is replaced when it grows or shrinks, and the store it replaces points nowhere. Keys that are
- * not stream ids (never seen from Node) go to an ordinary Map, so it behaves as a Map for any key.
+ * StreamTable is that Map's interface over an open-addressing table keyed by stream id: arrays
+ * replaced only when it grows or shrinks, and emptied then, so nothing dead points at a stream.
+ * Keys that are not stream ids (never seen from Node) go to an ordinary Map, so it behaves as a
+ * Map for any key.
  *
  * adoptStreamTable() swaps it into a session. It relies on Node internals (a symbol described
  * 'state' on the session, holding `streams`), checked on every session: when they are not as
@@ -28,9 +29,22 @@ function isStreamId(key: unknown): key is number {
   return typeof key === 'number' && Number.isInteger(key) && key >= 0 && key <= MAX_STREAM_ID;
 }
 
+/** A free slot of StreamTable.slotIds. */
+const EMPTY = -1;
+/** Slots to start with: 16 open streams at a load of one half. */
+const MIN_SLOTS = 32;
+
 export class StreamTable<V> {
-  /** Stream id → value. Integer keys keep V8's elements in id order, which is insertion order. */
-  private byId: Record<number, V> = Object.create(null) as Record<number, V>;
+  /*
+   * Stream ids in an open-addressing table: slot (id >>> 1) & mask, then the next slots (linear
+   * probing; ids grow by 2, so consecutive streams take consecutive slots). At most half the
+   * slots are used; a delete moves later entries of the same run back (no tombstones). Ids live
+   * in an Int32Array and values in an array allocated once per size, so set/get/delete allocate
+   * nothing, and a replaced array is emptied so it points at no stream.
+   */
+  private slotIds = new Int32Array(MIN_SLOTS).fill(EMPTY);
+  private slotValues: Array<V | undefined> = new Array<V | undefined>(MIN_SLOTS).fill(undefined);
+  private mask = MIN_SLOTS - 1;
   private ids = 0;
   /** Anything else (not used by Node; here so that the table is a Map for every key). */
   private other: Map<unknown, V> | undefined;
@@ -39,36 +53,89 @@ export class StreamTable<V> {
     return this.ids + (this.other?.size ?? 0);
   }
 
+  /** The slot holding id, or -1. */
+  private find(id: number): number {
+    const slotIds = this.slotIds;
+    for (let i = (id >>> 1) & this.mask; ; i = (i + 1) & this.mask) {
+      const at = slotIds[i]!;
+      if (at === id) return i;
+      if (at === EMPTY) return -1;
+    }
+  }
+
   get(key: unknown): V | undefined {
-    return isStreamId(key) ? (key in this.byId ? this.byId[key] : undefined) : this.other?.get(key);
+    if (!isStreamId(key)) return this.other?.get(key);
+    const i = this.find(key);
+    return i < 0 ? undefined : this.slotValues[i];
   }
 
   has(key: unknown): boolean {
-    return isStreamId(key) ? key in this.byId : (this.other?.has(key) ?? false);
+    return isStreamId(key) ? this.find(key) >= 0 : (this.other?.has(key) ?? false);
   }
 
   set(key: unknown, value: V): this {
-    if (isStreamId(key)) {
-      if (!(key in this.byId)) this.ids++;
-      this.byId[key] = value;
-    } else {
+    if (!isStreamId(key)) {
       (this.other ??= new Map()).set(key, value);
+      return this;
     }
+    const found = this.find(key);
+    if (found >= 0) {
+      this.slotValues[found] = value;
+      return this;
+    }
+    if ((this.ids + 1) * 2 > this.slotIds.length) this.resize(this.slotIds.length * 2);
+    this.place(key, value);
+    this.ids++;
     return this;
   }
 
   delete(key: unknown): boolean {
     if (!isStreamId(key)) return this.other?.delete(key) ?? false;
-    if (!(key in this.byId)) return false;
-    delete this.byId[key];
+    let hole = this.find(key);
+    if (hole < 0) return false;
+    const { slotIds, slotValues, mask } = this;
+    // Backward-shift deletion: an entry after the hole whose home slot is not cyclically within
+    // (hole, i] would no longer be found past the hole, so it moves into it.
+    for (let i = (hole + 1) & mask; slotIds[i] !== EMPTY; i = (i + 1) & mask) {
+      const home = (slotIds[i]! >>> 1) & mask;
+      if (((i - home) & mask) >= ((i - hole) & mask)) {
+        slotIds[hole] = slotIds[i]!;
+        slotValues[hole] = slotValues[i];
+        hole = i;
+      }
+    }
+    slotIds[hole] = EMPTY;
+    slotValues[hole] = undefined;
     this.ids--;
+    if (this.slotIds.length > MIN_SLOTS && this.ids * 8 < this.slotIds.length)
+      this.resize(this.slotIds.length / 2);
     return true;
   }
 
   clear(): void {
-    this.byId = Object.create(null) as Record<number, V>;
+    this.slotIds.fill(EMPTY);
+    this.slotValues.fill(undefined);
     this.ids = 0;
     this.other = undefined;
+  }
+
+  private place(id: number, value: V): void {
+    let i = (id >>> 1) & this.mask;
+    while (this.slotIds[i] !== EMPTY) i = (i + 1) & this.mask;
+    this.slotIds[i] = id;
+    this.slotValues[i] = value;
+  }
+
+  private resize(slots: number): void {
+    const oldIds = this.slotIds;
+    const oldValues = this.slotValues;
+    this.slotIds = new Int32Array(slots).fill(EMPTY);
+    this.slotValues = new Array<V | undefined>(slots).fill(undefined);
+    this.mask = slots - 1;
+    for (let i = 0; i < oldIds.length; i++) {
+      if (oldIds[i] !== EMPTY) this.place(oldIds[i]!, oldValues[i] as V);
+    }
+    oldValues.fill(undefined); // a dead array in the old generation must not keep streams alive
   }
 
   /**
@@ -81,9 +148,12 @@ export class StreamTable<V> {
   }
 
   *entries(): IterableIterator<[unknown, V]> {
-    for (const name of Object.keys(this.byId)) {
-      const id = Number(name);
-      if (id in this.byId) yield [id, this.byId[id]!];
+    const ids: number[] = [];
+    for (const id of this.slotIds) if (id !== EMPTY) ids.push(id);
+    ids.sort((a, b) => a - b);
+    for (const id of ids) {
+      const i = this.find(id);
+      if (i >= 0) yield [id, this.slotValues[i] as V];
     }
     if (this.other) yield* this.other.entries();
   }

@@ -91,6 +91,42 @@ describe('StreamTable', () => {
     }
   });
 
+  it('agrees with a Map when ids collide on one slot and runs wrap past the end of the table', () => {
+    // With 32 slots (a table of up to 16 entries), 1 + 64j all start at slot 0 and 63 + 64j at
+    // slot 31, so the runs wrap round; deletes from the middle of runs move entries back.
+    for (const seed of [11, 12, 13]) {
+      const rnd = prng(seed);
+      const keys = Array.from({ length: 12 }, (_, j) => [1 + 64 * j, 63 + 64 * j]).flat();
+      const model = new Map<number, number>();
+      const table = new StreamTable<number>();
+      for (let step = 0; step < 3000; step++) {
+        const key = keys[Math.floor(rnd() * keys.length)]!;
+        if (rnd() < 0.5) {
+          table.set(key, step);
+          model.set(key, step);
+        } else {
+          expect(table.delete(key)).toBe(model.delete(key));
+        }
+        expect(table.size).toBe(model.size);
+        for (const k of keys) expect(table.get(k)).toBe(model.get(k));
+      }
+    }
+  });
+
+  it('grows past many open streams and shrinks back, losing none', () => {
+    const table = new StreamTable<number>();
+    for (let id = 1; id < 20_000; id += 2) table.set(id, id);
+    expect(table.size).toBe(10_000);
+    for (let id = 1; id < 20_000; id += 2) if (id % 3) expect(table.delete(id)).toBe(true);
+    expect(table.size).toBe(3333);
+    for (let id = 1; id < 20_000; id += 2) expect(table.get(id)).toBe(id % 3 ? undefined : id);
+    expect([...table.keys()]).toEqual(Array.from({ length: 3333 }, (_, i) => 3 + 6 * i));
+    for (const id of [...table.keys()]) table.delete(id);
+    expect(table.size).toBe(0);
+    table.set(7, 7);
+    expect([...table]).toEqual([[7, 7]]);
+  });
+
   it('keeps a stored undefined apart from a missing key, as a Map does', () => {
     const table = new StreamTable<undefined>();
     table.set(3, undefined);
