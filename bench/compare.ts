@@ -5,7 +5,7 @@
  *   npx tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt]
  *                            [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300]
  *                            [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N]
- *                            [--floor 1]
+ *                            [--floor 1] [--plugin-logs pipe|file]
  *
  * 1. Saturation: `kmsv2probe load` per (op, concurrency), ours, Go and the grpc-js floor back to
  *    back in the same conditions, rotating who goes first, `--repeats` times. Medians of the
@@ -19,6 +19,11 @@
  *    one Status every `--status-every` (the apiserver sends one every 20–60 s; this is faster),
  *    and a cold-start burst (`kmsv2probe coldstart --seeds N`: N Encrypts, then N Decrypts, at
  *    c=1 and c=10) a third of the way in. RSS is sampled every 250 ms: the peak and the end.
+ *
+ * The plugins' stdout and stderr go through a pipe that this process drains (`--plugin-logs pipe`,
+ * the default), as containerd or journald drain a deployed plugin's; `--plugin-logs file` writes
+ * them to files instead (before issue 16's fourth pass), which on this VM charges our plugin the
+ * kernel's ext4 work for its per-RPC access lines (bench/lib/procs.ts LogSink).
  *
  * Our plugin is started as the shipped manifests start it: `node $NODE_OPTIONS dist/cli/main.js
  * serve` with the shipped environment (SHIPPED_ENV in src/cli/render/node-options.ts:
@@ -55,6 +60,7 @@ import {
   startGo,
   startOurs,
   tempDir,
+  type LogSink,
   type Plugin,
 } from './lib/procs.js';
 import { benchLine, say, table } from './lib/report.js';
@@ -63,7 +69,7 @@ import { fmtRatio, fmtUs } from './lib/stats.js';
 const args = new Args();
 if (args.help) {
   say(
-    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N] [--floor 1]',
+    'usage: tsx bench/compare.ts [--duration 4s] [--warmup 1s] [--repeats 3] [--ops status,encrypt,decrypt] [--concurrency 1,16] [--cadence 60s] [--status-every 5s] [--seeds 300] [--plugin-args "..."] [--node-options "..."] [--malloc-arena-max N] [--floor 1] [--plugin-logs pipe|file]',
   );
   process.exit(0);
 }
@@ -79,6 +85,12 @@ const pluginArgs = args.string('plugin-args', '').split(/\s+/).filter(Boolean);
 const nodeOptions = args.string('node-options', SHIPPED_NODE_OPTIONS);
 const mallocArenaMax = args.string('malloc-arena-max', SHIPPED_MALLOC_ARENA_MAX);
 const withFloor = args.number('floor', 1) !== 0;
+const pluginLogs = args.string('plugin-logs', 'pipe');
+if (pluginLogs !== 'pipe' && pluginLogs !== 'file') {
+  say(`--plugin-logs: "${pluginLogs}" is neither pipe nor file`);
+  process.exit(2);
+}
+const logs: LogSink = pluginLogs;
 /** Ours and the floor run with this (undefined = unset). */
 const nodeEnv = { NODE_OPTIONS: nodeOptions || undefined, MALLOC_ARENA_MAX: mallocArenaMax || undefined };
 
@@ -106,11 +118,13 @@ async function startPlugins(
     join(dir, `ours-${tag}.sock`),
     ['--provider', 'local', '--local-key-file', keyFile, ...pluginArgs],
     nodeEnv,
+    'ours',
+    logs,
   );
-  const go = await startGo(join(dir, `go-${tag}.sock`));
+  const go = await startGo(join(dir, `go-${tag}.sock`), logs);
   if (!floor) return { ours, go };
   try {
-    return { ours, go, floor: await startFloor(join(dir, `floor-${tag}.sock`), nodeEnv) };
+    return { ours, go, floor: await startFloor(join(dir, `floor-${tag}.sock`), nodeEnv, 'floor', logs) };
   } catch (err) {
     await ours.stop();
     await go.stop();
@@ -230,11 +244,11 @@ async function main(): Promise<void> {
   if (kg.code !== 0) throw new Error(`keygen failed: ${kg.out}`);
   say(`# bench/compare ${new Date().toISOString()} — ${describeMachine()}`);
   say(
-    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours${withFloor ? ' and the floor' : ''}: ${nodeOptions || '(none)'}, MALLOC_ARENA_MAX: ${mallocArenaMax || '(unset)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}`,
+    `# ${durationMs} ms + ${warmupMs} ms warm-up per cell, ${repeats} interleaved repeat(s); NODE_OPTIONS for ours${withFloor ? ' and the floor' : ''}: ${nodeOptions || '(none)'}, MALLOC_ARENA_MAX: ${mallocArenaMax || '(unset)'}; plugin args: ${pluginArgs.join(' ') || '(defaults)'}; plugin logs: ${logs === 'pipe' ? 'a pipe we drain (as containerd/journald)' : 'files'}`,
   );
   say(
     withFloor
-      ? `# grpc-js floor: node ${FLOOR} (handlers doing no work, the plugin's built codecs)`
+      ? `# grpc-js floor: node ${FLOOR} (handlers doing no work, the plugin's built codecs and HTTP/2 stream table)`
       : '# grpc-js floor: off (--floor 0)',
   );
   let runs: Run[] = [];
@@ -357,6 +371,7 @@ async function main(): Promise<void> {
     malloc_arena_max: mallocArenaMax,
     plugin_args: pluginArgs,
     floor: withFloor,
+    plugin_logs: logs,
     results,
     cadence: cadences,
     targets: checks,

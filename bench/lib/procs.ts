@@ -65,6 +65,16 @@ async function statusOk(socket: string): Promise<boolean> {
   }
 }
 
+/**
+ * Where a started process's stdout and stderr go.
+ * - `file`: a file (StartOptions.logFile, default next to the socket); nothing for us to read.
+ * - `pipe`: a pipe this process drains, keeping the last 4000 characters, as containerd or
+ *   journald drain a deployed plugin's stderr. On this VM's ext4 the file's writes cost the plugin
+ *   2–20 µs per logged RPC (the kernel's work, charged to the writer; docs/benchmarks.md), which a
+ *   deployed plugin does not pay.
+ */
+export type LogSink = 'file' | 'pipe';
+
 export interface StartOptions {
   name: string;
   command: string;
@@ -72,26 +82,38 @@ export interface StartOptions {
   socket: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
-  /** stdout and stderr go to this file (default: next to the socket), not through a pipe to us. */
+  /** Default `file`. */
+  logs?: LogSink;
+  /** With `logs: 'file'`: the file (default: next to the socket). */
   logFile?: string;
 }
 
+const TAIL_CHARS = 4000;
+
 export async function startProcess(o: StartOptions): Promise<Plugin> {
-  // A file, not a pipe: reading a chatty plugin's logs would cost this process CPU on a small box.
+  const piped = o.logs === 'pipe';
   const logFile = o.logFile ?? `${o.socket}.log`;
-  const fd = openSync(logFile, 'a');
+  const fd = piped ? undefined : openSync(logFile, 'a');
   const t0 = performance.now();
   const env: NodeJS.ProcessEnv = { ...process.env, ...o.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k]; // undefined = unset
   const proc = spawn(o.command, o.args, {
     env,
-    stdio: ['ignore', fd, fd],
+    stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
   });
-  closeSync(fd);
+  if (fd !== undefined) closeSync(fd);
+  let kept = '';
+  for (const stream of [proc.stdout, proc.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (text: string) => {
+      kept = kept.length + text.length > TAIL_CHARS ? (kept + text).slice(-TAIL_CHARS) : kept + text;
+    });
+  }
   const tail = (): string => {
+    if (piped) return kept;
     try {
       const text = readFileSync(logFile, 'utf8');
-      return text.length > 4000 ? text.slice(-4000) : text;
+      return text.length > TAIL_CHARS ? text.slice(-TAIL_CHARS) : text;
     } catch {
       return '';
     }
@@ -141,6 +163,7 @@ export function startOurs(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   name = 'ours',
+  logs: LogSink = 'file',
 ): Promise<Plugin> {
   return startProcess({
     name,
@@ -148,11 +171,18 @@ export function startOurs(
     args: [CLI, 'serve', '--listen', `unix://${socket}`, '--health-addr', '', ...args],
     socket,
     env,
+    logs,
   });
 }
 
-export function startGo(socket: string): Promise<Plugin> {
-  return startProcess({ name: 'go', command: join(BIN, 'gorefplugin'), args: ['--socket', socket], socket });
+export function startGo(socket: string, logs: LogSink = 'file'): Promise<Plugin> {
+  return startProcess({
+    name: 'go',
+    command: join(BIN, 'gorefplugin'),
+    args: ['--socket', socket],
+    socket,
+    logs,
+  });
 }
 
 /**
@@ -160,8 +190,13 @@ export function startGo(socket: string): Promise<Plugin> {
  * plugin's built codecs. Pass it our plugin's env (NODE_OPTIONS, MALLOC_ARENA_MAX) to compare like
  * with like.
  */
-export function startFloor(socket: string, env: NodeJS.ProcessEnv = {}, name = 'floor'): Promise<Plugin> {
-  return startProcess({ name, command: process.execPath, args: [FLOOR, socket], socket, env });
+export function startFloor(
+  socket: string,
+  env: NodeJS.ProcessEnv = {},
+  name = 'floor',
+  logs: LogSink = 'file',
+): Promise<Plugin> {
+  return startProcess({ name, command: process.execPath, args: [FLOOR, socket], socket, env, logs });
 }
 
 /** Resident set size in KiB (VmRSS), or NaN once the process is gone. */
