@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FLOOR, startProcess, tempDir } from '../../../bench/lib/procs.js';
+import { FLOOR, startProcess, tempDir, type LogSink, type Plugin } from '../../../bench/lib/procs.js';
 
 const dir = tempDir('kkp-procs-');
 afterAll(() => dir.cleanup());
@@ -22,16 +22,16 @@ function chattyFloor(socket: string, lines: number): string[] {
   return ['--input-type=module', '-e', script];
 }
 
+/** The chatty floor started through startProcess, with its output sent where `logs` says. */
+async function startChatty(name: string, logs?: LogSink): Promise<{ p: Plugin; socket: string }> {
+  const socket = join(dir.path, `${name}.sock`);
+  const args = chattyFloor(socket, 500);
+  return { p: await startProcess({ name, command: process.execPath, args, socket, logs }), socket };
+}
+
 describe('startProcess output', () => {
   it('drains a pipe and keeps the last 4000 characters (logs: pipe), writing no file', async () => {
-    const socket = join(dir.path, 'piped.sock');
-    const p = await startProcess({
-      name: 'piped',
-      command: process.execPath,
-      args: chattyFloor(socket, 500),
-      socket,
-      logs: 'pipe',
-    });
+    const { p, socket } = await startChatty('piped', 'pipe');
     try {
       await p.stop();
       const out = p.output();
@@ -46,13 +46,7 @@ describe('startProcess output', () => {
   });
 
   it('writes everything to the file next to the socket by default, and gives its tail', async () => {
-    const socket = join(dir.path, 'filed.sock');
-    const p = await startProcess({
-      name: 'filed',
-      command: process.execPath,
-      args: chattyFloor(socket, 500),
-      socket,
-    });
+    const { p, socket } = await startChatty('filed');
     try {
       await p.stop();
       const file = readFileSync(`${socket}.log`, 'utf8');
