@@ -132,13 +132,14 @@ export class KmsServer {
 
   /** Counts each session's outcome; logs the first success and the first of each failure. */
   private reportAdoption(adoption: Adoption): void {
-    const said = adoption.adopted ? 'adopted' : adoption.reason;
-    if (adoption.adopted) this.tablesAdopted++;
-    else this.tablesRefused.set(said, (this.tablesRefused.get(said) ?? 0) + 1);
-    if (this.adoptionsSaid.has(said)) return;
-    this.adoptionsSaid.add(said);
-    if (adoption.adopted) this.options.logger.debug({ streamTable: 'adopted' }, 'HTTP/2 stream table');
-    else
+    if (adoption.adopted) {
+      if (++this.tablesAdopted === 1)
+        this.options.logger.debug({ streamTable: 'adopted' }, 'HTTP/2 stream table');
+      return;
+    }
+    const times = (this.tablesRefused.get(adoption.reason) ?? 0) + 1;
+    this.tablesRefused.set(adoption.reason, times);
+    if (times === 1)
       this.options.logger.info(
         { streamTable: 'node', reason: adoption.reason },
         'HTTP/2 sessions keep their own stream table: calls work as before, with more garbage collection',
@@ -172,12 +173,12 @@ export class KmsServer {
           err ? reject(err) : resolve(),
         );
       });
-      this.sessions.watch(this.server);
     } catch (err) {
       throw new UnavailableError(`cannot listen on ${ep.display}: ${(err as Error).message}`, { cause: err });
     } finally {
       process.umask(oldUmask);
     }
+    this.sessions.watch(this.server); // sessions opened since the bind are adopted too
     applySocketPermissions(ep.path, this.options.socketMode, this.options.socketGroup);
     this.socketIno = lstatSync(ep.path).ino;
     this.started = true;
@@ -257,7 +258,6 @@ export class KmsServer {
   private readonly accessLog: AccessLog;
   /** Swaps each HTTP/2 session's stream Map for a StreamTable (./stream-table.ts). */
   private readonly sessions: SessionWatcher;
-  private readonly adoptionsSaid = new Set<string>();
   private tablesAdopted = 0;
   private readonly tablesRefused = new Map<string, number>();
   /** Per-method recorders: plain counting on the hot path, folded into prom-client when scraped. */
