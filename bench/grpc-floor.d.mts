@@ -12,7 +12,9 @@ export function serveFloor(
   socket: string,
   sessions: FloorSessions | undefined,
 ): void;
-export function reportingWatcher(
+export function serveFloorFromArgs(
+  argv: string[],
+  proto: { PROTO_PATH: string; kmsServiceDefinition(): ServiceDefinition },
   watcher: new (report: (adoption: Adoption) => void) => SessionWatcher,
-): SessionWatcher;
+): Promise<void>;
 export function protoLoaderDefinition(protoPath: string): Promise<ServiceDefinition>;

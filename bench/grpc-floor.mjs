@@ -66,6 +66,25 @@ export function reportingWatcher(SessionWatcher) {
   });
 }
 
+/**
+ * Serves the floor as `grpc-floor.mjs SOCKET [proto-loader] [node-streams]` asks (see above), with
+ * the codecs and stream table given (from dist/ here, from src/ in grpc-floor.ts).
+ * @param {string[]} argv the arguments after the script
+ * @param {{ PROTO_PATH: string; kmsServiceDefinition(): import('@grpc/grpc-js').ServiceDefinition }} proto
+ * @param {Parameters<typeof reportingWatcher>[0]} SessionWatcher
+ */
+export async function serveFloorFromArgs(argv, proto, SessionWatcher) {
+  const [socket = '/tmp/kkp-grpc-floor.sock', ...words] = argv;
+  const definition = words.includes('proto-loader')
+    ? await protoLoaderDefinition(proto.PROTO_PATH)
+    : proto.kmsServiceDefinition();
+  serveFloor(
+    definition,
+    socket,
+    words.includes('node-streams') ? undefined : reportingWatcher(SessionWatcher),
+  );
+}
+
 /** proto-loader's definition of v2.KeyManagementService (the codec before issue 16). */
 export async function protoLoaderDefinition(protoPath) {
   const { loadSync } = await import('@grpc/proto-loader');
@@ -76,14 +95,5 @@ export async function protoLoaderDefinition(protoPath) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const proto = await import('../dist/server/proto.js');
   const { SessionWatcher } = await import('../dist/server/stream-table.js');
-  const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
-  const words = process.argv.slice(3);
-  const definition = words.includes('proto-loader')
-    ? await protoLoaderDefinition(proto.PROTO_PATH)
-    : proto.kmsServiceDefinition();
-  serveFloor(
-    definition,
-    socket,
-    words.includes('node-streams') ? undefined : reportingWatcher(SessionWatcher),
-  );
+  await serveFloorFromArgs(process.argv.slice(2), proto, SessionWatcher);
 }

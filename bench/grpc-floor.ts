@@ -1,6 +1,6 @@
 /**
  * The floor of @grpc/grpc-js on this machine, under tsx: the do-nothing KMS v2 server of
- * bench/grpc-floor.mjs (serveFloor) with the codecs and the stream table from src/ (no build
+ * bench/grpc-floor.mjs (serveFloorFromArgs) with the codecs and the stream table from src/ (no build
  * needed).
  * Whatever our plugin costs above this is ours; whatever Go beats this by is the gRPC stack.
  * Codecs: the plugin's own (src/server/codec.ts), or proto-loader's with the word `proto-loader`
@@ -11,14 +11,8 @@
  *   npx tsx bench/grpc-floor.ts /tmp/floor.sock [proto-loader] [node-streams] &
  *   /opt/kmsv2probe/bin/kmsv2probe load --socket /tmp/floor.sock --op decrypt --concurrency 16 --plugin-pid $!
  */
-import { PROTO_PATH, kmsServiceDefinition } from '../src/server/proto.js';
+import * as proto from '../src/server/proto.js';
 import { SessionWatcher } from '../src/server/stream-table.js';
-import { protoLoaderDefinition, reportingWatcher, serveFloor } from './grpc-floor.mjs';
+import { serveFloorFromArgs } from './grpc-floor.mjs';
 
-const socket = process.argv[2] ?? '/tmp/kkp-grpc-floor.sock';
-const words = process.argv.slice(3);
-serveFloor(
-  words.includes('proto-loader') ? await protoLoaderDefinition(PROTO_PATH) : kmsServiceDefinition(),
-  socket,
-  words.includes('node-streams') ? undefined : reportingWatcher(SessionWatcher),
-);
+await serveFloorFromArgs(process.argv.slice(2), proto, SessionWatcher);
